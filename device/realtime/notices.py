@@ -1,0 +1,63 @@
+"""What a :class:`device.session.RealtimeSession` tells its subscribers.
+
+Subscribers (LEDs, the control socket, the CLI, logs) receive these small frozen values, always
+on the event loop thread, in the order things happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .status import TransportStatus
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """The transport status changed (never emitted twice in a row with the same value)."""
+
+    status: TransportStatus
+
+
+@dataclass(frozen=True, slots=True)
+class MuteChanged:
+    """The microphone mute state changed."""
+
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptNotice:
+    """A finished transcript line: what the user said, or what the assistant said."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextNotice:
+    """A finished text reply (text-modality responses)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakingChanged:
+    """The model started (``True``) or stopped (``False``) producing audio for a response."""
+
+    speaking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorNotice:
+    """Something went wrong that the user or operator should see.
+
+    ``code`` is a short machine-readable tag (``auth``, ``protocol``, ``server``, ``network``,
+    ``tool``, ``audio``...); ``message`` never contains a secret.
+    """
+
+    code: str
+    message: str
+
+
+Notice = StatusChanged | MuteChanged | TranscriptNotice | TextNotice | SpeakingChanged | ErrorNotice
