@@ -1,0 +1,90 @@
+"""The websocket edge: open an authenticated realtime connection with ``websockets``.
+
+Everything protocol-shaped lives in :mod:`device.realtime`; this module only opens the socket
+with the right headers and limits and turns handshake failures into our exceptions:
+
+* 401/403 → :class:`~device.realtime.errors.AuthError` (``status`` set);
+* any other HTTP status, DNS/TCP/TLS failure or timeout → :class:`ConnectError`.
+
+Messages name the host and the failure, never the credential or a signed URL's query string.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from .realtime.credentials import Credential
+from .realtime.errors import AuthError, ConnectError
+from .realtime.models import RealtimeModel, check_endpoint
+
+log = logging.getLogger("device.transport")
+
+#: Largest message accepted from the model (GA audio deltas are far below this).
+MAX_MESSAGE = 16 * 1024 * 1024
+PING_INTERVAL = 10.0
+PING_TIMEOUT = 10.0
+OPEN_TIMEOUT = 10.0
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+async def open_connection(
+    model: RealtimeModel,
+    credential: Credential,
+    *,
+    ping_interval: float | None = PING_INTERVAL,
+    ping_timeout: float | None = PING_TIMEOUT,
+    open_timeout: float = OPEN_TIMEOUT,
+) -> ClientConnection:
+    """Open the realtime websocket for ``model`` with ``credential``.
+
+    A ``token`` credential goes in ``Authorization: Bearer``; a ``url`` credential is a
+    pre-authorised endpoint and is dialled as given. No ``OpenAI-Beta`` header (GA rejects it);
+    permessage-deflate is off (base64 audio does not compress, and it costs CPU on a Pi).
+    """
+    if credential.kind == "url":
+        url = credential.secret
+        check_endpoint(url)
+        headers: dict[str, str] = {}
+    else:
+        url = model.endpoint()
+        headers = {"Authorization": f"Bearer {credential.secret}"}
+    where = _where(url)
+    try:
+        return await connect(
+            url,
+            additional_headers=headers,
+            max_size=MAX_MESSAGE,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            open_timeout=open_timeout,
+            close_timeout=2.0,
+            compression=None,
+            user_agent_header="voice-device",
+        )
+    except websockets.exceptions.InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):
+            what = "unauthorized" if status == 401 else "forbidden"
+            raise AuthError(
+                f"{where} refused the credential: HTTP {status} {what} "
+                f"(check the API key or the credential backend)",
+                status,
+            ) from None
+        raise ConnectError(f"{where} answered HTTP {status} to the websocket handshake") from None
+    except TimeoutError:
+        raise ConnectError(f"{where}: no answer within {open_timeout:g} s") from None
+    except OSError as exc:
+        raise ConnectError(f"{where}: {exc.strerror or exc.__class__.__name__}") from None
+    except websockets.exceptions.InvalidURI:
+        raise ConnectError(f"{where}: not a valid websocket URL") from None
+    except websockets.exceptions.WebSocketException as exc:
+        raise ConnectError(f"{where}: handshake failed ({exc.__class__.__name__})") from None
