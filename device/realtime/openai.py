@@ -474,7 +474,8 @@ class OpenAICodec:
                 return {
                     "type": kind,
                     "event_id": eid,
-                    "session": {"type": "realtime", "id": session_id, "object": "realtime.session"},
+                    # The GA schema has no session id; real servers add one ("sess_…").
+                    "session": {"type": "realtime", **({"id": session_id} if session_id else {})},
                 }
             case ServerError(message, code, etype):
                 return {
