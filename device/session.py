@@ -297,6 +297,9 @@ class RealtimeSession:
             self._fail(exc)
             raise
         except ConnectError as exc:
+            if self._user_closing:  # disconnect() was called while the handshake ran
+                self._set_status(TransportStatus.DISCONNECTED)
+                return
             if self.auto_reconnect:
                 self._error("network", str(exc))
                 self._start_reconnector()
@@ -312,6 +315,9 @@ class RealtimeSession:
     async def disconnect(self) -> None:
         """Close the connection on purpose (code 1000), stop playback; status ``disconnected``."""
         self._user_closing = True
+        if self._configured is not None and not self._configured.done():
+            self._configured.set_exception(_Closed(1000))
+            self._configured.exception()
         await self._stop_reconnector()
         await self._teardown(1000)
         self.sink.interrupt()
