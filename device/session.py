@@ -380,6 +380,10 @@ class RealtimeSession:
         self._wake.set()
         return True
 
+    def report_error(self, code: str, message: str) -> None:
+        """Let another part of the device (audio, GPIO) raise an :class:`ErrorNotice`."""
+        self._error(code, message)
+
     # ---------------------------------------------------------------- push-to-talk
 
     async def begin_turn(self) -> None:

@@ -1,0 +1,184 @@
+"""The ``voice-device`` command.
+
+Service and tools::
+
+    voice-device run [--config PATH]        the appliance service (systemd runs this)
+    voice-device demo [--out reply.wav]     the whole appliance on this machine, scripted
+    voice-device simulate [--port N]        a local realtime model for tests and demos
+    voice-device devices                    ALSA capture/playback PCMs and cards
+    voice-device config check [PATH]        validate a config file
+    voice-device doctor [--config PATH]     check config, audio, GPIO and credential
+
+Kiosk control (through the control socket, ``--socket PATH``)::
+
+    voice-device status | connect | disconnect | mute | unmute
+    voice-device say "What's the weather?"
+    voice-device events                     one JSON line per event until Ctrl-C
+
+Exit codes: 0 success, 1 the service said no (error printed), 2 usage or config error,
+3 the service is not reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import DEFAULT_PATH, load_config
+from .realtime.errors import ConfigError, VoiceDeviceError
+
+DEFAULT_SOCKET = "/run/voice-device/control.sock"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="voice-device",
+        description="Realtime voice appliance for Raspberry Pi (OpenAI Realtime, xAI Grok).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the appliance service")
+    run.add_argument("--config", type=Path, default=None, help=f"config file ({DEFAULT_PATH})")
+
+    demo = sub.add_parser("demo", help="scripted end-to-end demo on this machine")
+    demo.add_argument("--out", type=Path, default=Path("reply.wav"), help="speaker recording")
+    demo.add_argument("--capture", help="real ALSA capture device instead of the virtual mic")
+    demo.add_argument("--playback", help="real ALSA playback device instead of the virtual one")
+    demo.add_argument("--speech", type=Path, default=None, help="24 kHz mono WAV to speak")
+
+    sim = sub.add_parser("simulate", help="run the local realtime model simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--pace", type=float, default=1.0, help="1.0 real time, 0 as fast as possible")
+    sim.add_argument("--reply", choices=["echo", "tone"], default="echo")
+
+    sub.add_parser("devices", help="list ALSA capture and playback devices")
+
+    cfg = sub.add_parser("config", help="config file tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = cfg_sub.add_parser("check", help="validate a config file")
+    check.add_argument("path", type=Path, nargs="?", default=DEFAULT_PATH)
+
+    doctor = sub.add_parser("doctor", help="diagnose config, audio, GPIO and credential")
+    doctor.add_argument("--config", type=Path, default=None)
+
+    for name, help_text in (
+        ("status", "show status and mute state"),
+        ("connect", "connect (using the configured credential source)"),
+        ("disconnect", "disconnect"),
+        ("mute", "mute the microphone"),
+        ("unmute", "unmute the microphone"),
+        ("events", "print events as JSON lines until interrupted"),
+    ):
+        c = sub.add_parser(name, help=help_text)
+        c.add_argument("--socket", default=DEFAULT_SOCKET)
+        if name == "connect":
+            c.add_argument(
+                "--credential",
+                help='credential JSON, e.g. \'{"kind":"token","token":"…","expiresAt":"…"}\'',
+            )
+    say = sub.add_parser("say", help="send a text message; the model answers aloud")
+    say.add_argument("text")
+    say.add_argument("--socket", default=DEFAULT_SOCKET)
+    return p
+
+
+def _control(args: argparse.Namespace) -> int:
+    from .control import ControlClientError, request, stream_events
+
+    try:
+        if args.command == "events":
+            try:
+                for event in stream_events(args.socket):
+                    print(json.dumps(event), flush=True)
+            except KeyboardInterrupt:
+                return 0
+            return 0
+        message: dict[str, object] = {
+            "cmd": {"say": "send_message"}.get(args.command, args.command)
+        }
+        if args.command == "say":
+            message["text"] = args.text
+        if args.command == "connect" and args.credential:
+            try:
+                message["credential"] = json.loads(args.credential)
+            except ValueError:
+                print("voice-device: --credential is not valid JSON", file=sys.stderr)
+                return 2
+        reply = request(args.socket, message, timeout=60.0)
+    except ControlClientError as exc:
+        print(f"voice-device: {exc}", file=sys.stderr)
+        return 3
+    if not reply.get("ok"):
+        print(f"voice-device: {reply.get('error', 'request failed')}", file=sys.stderr)
+        return 1
+    if args.command == "status":
+        print(f"{reply['status']}{', muted' if reply.get('muted') else ''}")
+    else:
+        shown = {k: v for k, v in reply.items() if k != "ok"}
+        print(json.dumps(shown) if shown else "ok")
+    return 0
+
+
+def _config_check(path: Path) -> int:
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        print(f"voice-device: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path}: ok")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        match args.command:
+            case "run":
+                from .app import run_service
+
+                return run_service(args.config)
+            case "demo":
+                from .demo import run_demo
+
+                return run_demo(
+                    out=args.out, capture=args.capture, playback=args.playback, speech=args.speech
+                )
+            case "simulate":
+                from . import simulator
+
+                argv2 = ["--host", args.host, "--port", str(args.port), "--pace", str(args.pace)]
+                argv2 += ["--reply", args.reply]
+                return int(simulator.main(argv2) or 0)
+            case "devices":
+                from .audio.devices import format_devices
+
+                print(format_devices())
+                return 0
+            case "config":
+                return _config_check(args.path)
+            case "doctor":
+                from .doctor import run_doctor
+
+                return run_doctor(args.config)
+            case _:
+                return _control(args)
+    except ConfigError as exc:
+        print(f"voice-device: {exc}", file=sys.stderr)
+        return 2
+    except VoiceDeviceError as exc:
+        print(f"voice-device: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
