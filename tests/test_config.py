@@ -1,0 +1,97 @@
+from pathlib import Path
+
+import pytest
+
+from device.cli import main
+from device.config import Config, load_config, parse_config
+from device.realtime import ConfigError
+
+
+def test_empty_config_gives_documented_defaults() -> None:
+    c = parse_config("")
+    assert c == Config()
+    assert (c.buttons.connect, c.buttons.mute, c.leds.status, c.leds.mute) == (17, 27, 22, 23)
+    assert c.model.provider == "openai" and c.realtime_model().name == "gpt-realtime"
+    assert c.audio.rate == 48000 and c.audio.period_ms == 20
+    assert c.control.socket == "/run/voice-device/control.sock"
+    assert c.behaviour.autoconnect is False
+    assert c.session_config().voice == "marin"
+
+
+def test_full_example_parses() -> None:
+    c = parse_config(
+        """
+        [model]
+        provider = "xai"
+        url = "ws://127.0.0.1:8765/v1/realtime"
+        instructions = "Be brief."
+        turn_detection = "semantic_vad"
+        [credential]
+        source = "url"
+        url = "https://backend.example/realtime/credential"
+        [audio]
+        capture = "plughw:CARD=Device"
+        rate = 44100
+        format = "S32_LE"
+        channels = 2
+        [buttons]
+        mode = "push_to_talk"
+        [leds]
+        status_rgb = [5, 6, 13]
+        status = 12
+        [behaviour]
+        autoconnect = true
+        """
+    )
+    assert c.realtime_model().provider == "xai"
+    assert c.realtime_model().name == "grok-voice-latest"
+    assert c.session_config().voice == "eve"
+    assert c.session_config().turn_detection is None  # push-to-talk turns server VAD off
+    assert c.api_key_env() == "XAI_API_KEY"
+    assert c.leds.status_rgb == [5, 6, 13]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[audio]\nrate = "fast"', 'audio.rate: expected integer, got "fast"'),
+        ("[audio]\nrate = 22050", "audio.rate: expected one of"),
+        ("[audio]\nrat = 48000", "audio.rat: unknown key"),
+        ("[sound]\nrate = 48000", "sound: unknown section"),
+        ("[behaviour]\nautoconnect = 1", "behaviour.autoconnect: expected boolean, got 1"),
+        ('[buttons]\nmode = "ptt"', 'buttons.mode: expected one of "toggle", "push_to_talk"'),
+        ("[buttons]\nconnect = 23", "pin 23 is already used by buttons.connect"),
+        ("[leds]\nmute = 40", "leds.mute: BCM pin must be 0..27"),
+        ('[model]\nprovider = "anthropic"', "model.provider"),
+        ('[model]\nurl = "ws://api.example.com/x"', "model.url"),
+        ('[credential]\nsource = "url"\nurl = "http://example.com"', "credential.url"),
+        ('[control]\nmode = "rw"', "control.mode"),
+        ("[audio]\nperiod_ms = 500", "audio.period_ms"),
+        ("audio = 3", "audio: expected a table"),
+        ("[audio\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert message in str(info.value)
+
+
+def test_missing_explicit_file_is_an_error_but_missing_default_is_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    monkeypatch.setattr("device.config.DEFAULT_PATH", tmp_path / "absent.toml")
+    assert load_config() == Config()
+
+
+def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("[audio]\nrate = 44100\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[audio]\nrate = "fast"\n')
+    assert main(["config", "check", str(good)]) == 0
+    assert main(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "audio.rate" in err and str(bad) in err
