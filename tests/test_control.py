@@ -1,0 +1,135 @@
+"""The control socket: JSON lines over a real Unix socket, driving a real RealtimeSession."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.control import ControlServer, request
+from device.realtime.models import OpenAIRealtimeModel
+from device.session import RealtimeSession
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[RealtimeSession, Path, ControlServer]]:
+    session = RealtimeSession(OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"))
+    path = tmp_path / "run" / "control.sock"
+    server = ControlServer(session, path, mode=0o660)
+    await server.start()
+    try:
+        yield session, path, server
+    finally:
+        await server.close()
+
+
+async def open_client(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_unix_connection(str(path), limit=1 << 20)
+
+
+async def ask(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: bytes
+) -> dict[str, Any]:
+    writer.write(line)
+    await writer.drain()
+    reply = json.loads(await asyncio.wait_for(reader.readline(), 5))
+    assert isinstance(reply, dict)
+    return reply
+
+
+async def test_socket_mode_and_status(served: tuple[RealtimeSession, Path, ControlServer]) -> None:
+    session, path, _ = served
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+    reader, writer = await open_client(path)
+    assert await ask(reader, writer, b'{"cmd":"status"}\n') == {
+        "ok": True,
+        "status": "disconnected",
+        "muted": False,
+    }
+    assert await ask(reader, writer, b'{"cmd":"mute"}\n') == {"ok": True, "muted": True}
+    assert session.muted
+    assert (await ask(reader, writer, b'{"cmd":"status"}\n'))["muted"] is True
+    assert await ask(reader, writer, b'{"cmd":"unmute"}\n') == {"ok": True, "muted": False}
+    writer.close()
+
+
+async def test_malformed_lines_get_errors_and_the_connection_survives(
+    served: tuple[RealtimeSession, Path, ControlServer],
+) -> None:
+    _, path, _ = served
+    reader, writer = await open_client(path)
+    for line, needle in [
+        (b"this is not json\n", "malformed JSON"),
+        (b"[1,2,3]\n", "JSON object"),
+        (b'{"nocmd": 1}\n', "missing 'cmd'"),
+        (b'{"cmd": "reboot"}\n', "unknown cmd"),
+        (b'{"cmd": "send_message"}\n', "'text'"),
+        (b'{"cmd": "send_message", "text": "hi"}\n', "not connected"),
+        (b'{"cmd": "connect", "credential": "abc"}\n', "credential"),
+        (b'{"cmd": "connect", "credential": {"kind": "magic"}}\n', "credential.kind"),
+        (b"\xff\xfe\n", "malformed JSON"),
+    ]:
+        reply = await ask(reader, writer, line)
+        assert reply["ok"] is False and needle in reply["error"], (line, reply)
+    assert (await ask(reader, writer, b'{"cmd":"status"}\n'))["ok"] is True
+    writer.close()
+
+
+async def test_huge_line_is_rejected_once_and_the_next_line_works(
+    served: tuple[RealtimeSession, Path, ControlServer],
+) -> None:
+    _, path, _ = served
+    reader, writer = await open_client(path)
+    writer.write(b'{"cmd":"status","pad":"' + b"x" * 1_000_000 + b'"}\n')
+    await writer.drain()
+    reply = json.loads(await asyncio.wait_for(reader.readline(), 5))
+    assert reply["ok"] is False and "longer than" in reply["error"]
+    assert (await ask(reader, writer, b'{"cmd":"status"}\n'))["ok"] is True
+    writer.close()
+
+
+async def test_hundred_subscribers_all_see_events_and_leaving_midstream_is_harmless(
+    served: tuple[RealtimeSession, Path, ControlServer],
+) -> None:
+    session, path, server = served
+    clients = [await open_client(path) for _ in range(100)]
+    for reader, writer in clients:
+        reply = await ask(reader, writer, b'{"cmd":"subscribe"}\n')
+        assert reply == {"ok": True, "status": "disconnected", "muted": False}
+    # ten clients vanish without a word, mid-stream
+    for _, writer in clients[:10]:
+        writer.transport.abort()
+    session.mute()
+    session.unmute()
+    for reader, _ in clients[10:]:
+        first = json.loads(await asyncio.wait_for(reader.readline(), 5))
+        second = json.loads(await asyncio.wait_for(reader.readline(), 5))
+        assert (first, second) == (
+            {"event": "muted", "muted": True},
+            {"event": "muted", "muted": False},
+        )
+    for _, writer in clients[10:]:
+        writer.close()
+    await asyncio.sleep(0.2)
+    assert server.clients == 0
+    assert session._listeners == []  # every subscriber unsubscribed
+
+
+async def test_blocking_client_helper(served: tuple[RealtimeSession, Path, ControlServer]) -> None:
+    _, path, _ = served
+    reply = await asyncio.to_thread(request, path, {"cmd": "status"})
+    assert reply["status"] == "disconnected"
+
+
+async def test_refuses_to_replace_a_live_socket(
+    served: tuple[RealtimeSession, Path, ControlServer],
+) -> None:
+    session, path, _ = served
+    with pytest.raises(Exception, match="in use"):
+        await ControlServer(session, path).start()
