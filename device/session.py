@@ -292,7 +292,14 @@ class RealtimeSession:
                         "connect with a fresh one"
                     )
                 self._credential = cred
-            await self._open(refresh=credential is None)
+            try:
+                await self._open(refresh=credential is None)
+            except AuthError:
+                if credential is not None or self.credential_provider is None:
+                    raise
+                # The stored credential may have been revoked: fetch a new one, once.
+                await self._teardown(1000)
+                await self._open(refresh=True, force_credential=True)
         except (CredentialError, AuthError) as exc:
             self._fail(exc)
             raise
