@@ -1,0 +1,273 @@
+"""Fault injection on the model connection: what the user sees, and that nothing leaks.
+
+Each test drives a real RealtimeSession (auto-reconnect on, as the service runs it) against the
+simulator on loopback and asserts the status a user would see on the LED, that the session
+heals or stops cleanly, and that the API key never reaches the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from device.realtime import AuthError, CredentialError
+from device.realtime.credentials import Credential
+from device.realtime.models import OpenAIRealtimeModel
+from device.realtime.notices import ErrorNotice, Notice, StatusChanged
+from device.session import RealtimeSession, ReconnectPolicy
+from device.simulator import Simulator
+
+TOKEN = "sk-fault-SECRET-7777777777777777"
+FRAME = bytes(960)
+
+
+def fresh(token: str = TOKEN, minutes: float = 30) -> Credential:
+    return Credential("token", token, datetime.now(UTC) + timedelta(minutes=minutes))
+
+
+class Watch:
+    def __init__(self, session: RealtimeSession) -> None:
+        self.notices: list[Notice] = []
+        session.subscribe(self.notices.append)
+
+    def statuses(self) -> list[str]:
+        return [n.status.value for n in self.notices if isinstance(n, StatusChanged)]
+
+    def errors(self) -> list[ErrorNotice]:
+        return [n for n in self.notices if isinstance(n, ErrorNotice)]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(token=TOKEN) as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Any:
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert "SECRET" not in caplog.text, "a secret reached the logs"
+
+
+def make_session(
+    sim: Simulator, provider: Callable[[], Awaitable[Credential]] | None = None
+) -> RealtimeSession:
+    async def default_provider() -> Credential:
+        return fresh()
+
+    return RealtimeSession(
+        OpenAIRealtimeModel(url=sim.url),
+        credential_provider=provider or default_provider,
+        auto_reconnect=True,
+        reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
+    )
+
+
+@pytest.mark.parametrize("code", [1001, 1006, 1011])
+async def test_server_drop_mid_response_reconnects_and_audio_flows_again(
+    sim: Simulator, code: int
+) -> None:
+    session = make_session(sim)
+    watch = Watch(session)
+    await session.connect()
+    await session.send_message("talk for a while")
+    await sim.wait_for("response.create")
+    await asyncio.sleep(0.3)  # mid-response
+    await sim.drop(code=code)
+    await until(lambda: watch.statuses()[-2:] == ["reconnecting", "connected"])
+    assert sim.connections == 2
+    assert session.send_audio(FRAME)
+    await until(lambda: any(e["type"] == "input_audio_buffer.append" for e in sim.received))
+    # nothing from before the drop is replayed on the new connection
+    second = [e for e in sim.received if e.get("_conn") == 1]
+    assert [e["type"] for e in second][:2] == ["session.update", "input_audio_buffer.append"]
+    await session.disconnect()
+
+
+async def test_frames_offered_while_reconnecting_are_dropped_not_replayed(sim: Simulator) -> None:
+    session = make_session(sim)
+    await session.connect()
+    sim.reject_next(503, count=3)  # keep it away for a few attempts
+    await sim.drop(code=1006)
+    await until(lambda: session.status == "reconnecting")
+    assert not any(session.send_audio(FRAME) for _ in range(50))
+    await until(lambda: session.status == "connected")
+    await asyncio.sleep(0.2)
+    assert not any(e["type"] == "input_audio_buffer.append" for e in sim.received)
+    assert session.stats.frames_dropped_offline >= 50
+    await session.disconnect()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_handshake_auth_failure_refetches_once_then_closed_without_storm(
+    sim: Simulator, status: int
+) -> None:
+    fetched = 0
+
+    async def provider() -> Credential:
+        nonlocal fetched
+        fetched += 1
+        return fresh()
+
+    session = make_session(sim, provider)
+    watch = Watch(session)
+    await session.connect()
+    sim.reject_next(status, count=100)
+    await sim.drop(code=1006)
+    await until(lambda: session.status == "closed")
+    await asyncio.sleep(1.0)
+    attempts = sim.rejected
+    assert attempts <= 3, f"retry storm: {attempts} handshakes after auth failure"
+    assert fetched == 2  # the first, and one forced refresh after the 401/403
+    assert watch.errors()[-1].code == "auth" and str(status) in watch.errors()[-1].message
+    assert session.status == "closed"
+
+
+async def test_expired_credential_from_source_is_refreshed_before_connect(sim: Simulator) -> None:
+    issued: list[Credential] = []
+
+    async def provider() -> Credential:
+        cred = fresh(minutes=0.25 if not issued else 30)  # first one expires within 30 s
+        issued.append(cred)
+        return cred
+
+    session = make_session(sim, provider)
+    await session.connect()
+    assert len(issued) == 1
+    await sim.drop(code=1006)
+    await until(lambda: session.status == "connected" and sim.connections == 2)
+    assert len(issued) == 2, "a nearly expired credential was reused for the reconnect"
+    await session.disconnect()
+
+
+async def test_expired_explicit_credential_is_refused_clearly(sim: Simulator) -> None:
+    session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
+    watch = Watch(session)
+    with pytest.raises(CredentialError, match="expired"):
+        await session.connect(fresh(minutes=-5))
+    assert session.status == "closed" and watch.errors()[-1].code == "credential"
+    assert sim.connections == 0
+
+
+async def test_credential_source_down_keeps_retrying_then_heals(sim: Simulator) -> None:
+    calls = 0
+
+    async def flaky() -> Credential:
+        nonlocal calls
+        calls += 1
+        if calls in (2, 3):
+            raise CredentialError("credential.url: https://backend/cred unreachable (refused)")
+        return fresh()
+
+    session = make_session(sim, flaky)
+    watch = Watch(session)
+    session._credential = None
+    await session.connect()
+    session._credential = None  # force a fetch on reconnect
+    await sim.drop(code=1006)
+    await until(lambda: session.status == "connected" and sim.connections == 2)
+    assert calls >= 4
+    assert any("unreachable" in e.message for e in watch.errors())
+
+
+async def test_session_expired_error_renews_the_session(sim: Simulator) -> None:
+    session = make_session(sim)
+    watch = Watch(session)
+    await session.connect()
+    await sim.expire_session()
+    await until(lambda: watch.statuses()[-2:] == ["reconnecting", "connected"])
+    assert sim.connections == 2
+    assert session.status == "connected"
+    await session.disconnect()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{this is not json",
+        json.dumps({"type": "brand.new.thing", "x": 1}),
+        json.dumps(
+            {"type": "response.output_audio.delta", "response_id": "r", "item_id": "i",
+             "delta": "!!!notbase64!!!", "event_id": "e", "output_index": 0, "content_index": 0}
+        ),
+        json.dumps(
+            {"type": "response.output_audio.delta", "response_id": "r", "item_id": "i",
+             "delta": "AAAA" + "AQ==", "event_id": "e", "output_index": 0, "content_index": 0}
+        ),
+        json.dumps({"type": "response.output_audio.delta", "response_id": "r", "item_id": "i",
+                    "delta": "AQ==", "event_id": "e", "output_index": 0, "content_index": 0}),
+    ],
+    ids=["malformed-json", "unknown-type", "invalid-base64", "bad-padding", "odd-length-pcm"],
+)
+async def test_bad_events_are_reported_and_the_session_carries_on(sim: Simulator, raw: str) -> None:
+    session = make_session(sim)
+    await session.connect()
+    await sim.send_raw(raw)
+    await session.send_message("still there?")
+    await until(lambda: session.stats.deltas_received > 0)
+    assert session.status == "connected"
+    assert sim.connections == 1
+    await session.disconnect()
+
+
+async def test_frame_over_max_size_reconnects_cleanly(sim: Simulator) -> None:
+    session = make_session(sim)
+    watch = Watch(session)
+    await session.connect()
+    await sim.send_raw("x" * (17 * 1024 * 1024))
+    await until(lambda: watch.statuses()[-2:] == ["reconnecting", "connected"], timeout=20)
+    assert session.status == "connected"
+    await session.disconnect()
+
+
+async def test_ping_timeout_when_server_stops_answering(sim: Simulator) -> None:
+    session = RealtimeSession(
+        OpenAIRealtimeModel(url=sim.url),
+        credential_provider=lambda: _async(fresh()),
+        auto_reconnect=True,
+        reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
+        connector=_fast_ping_connector,
+    )
+    watch = Watch(session)
+    await session.connect()
+    sim.stall()
+    await until(lambda: "reconnecting" in watch.statuses(), timeout=10)
+    sim.unstall()
+    await until(lambda: session.status == "connected" and sim.connections >= 2, timeout=15)
+    await session.disconnect()
+
+
+async def _async(value: Credential) -> Credential:
+    return value
+
+
+async def _fast_ping_connector(model: Any, credential: Credential) -> Any:
+    from device.transport import open_connection
+
+    return await open_connection(model, credential, ping_interval=0.3, ping_timeout=0.6)
+
+
+async def test_auth_error_on_first_connect_raises_without_retry(sim: Simulator) -> None:
+    session = make_session(sim)
+    sim.reject_next(401, count=100)
+    with pytest.raises(AuthError):
+        await session.connect()
+    await asyncio.sleep(0.5)
+    assert session.status == "closed"
+    assert sim.rejected <= 2
