@@ -122,7 +122,7 @@ def test_exposure_is_at_most_2_5_and_recorded_in_hardware_md(tmp_path: Path) -> 
     score = exposure(installed_copy(tmp_path))
     assert score <= MAX_EXPOSURE
     doc = (REPO / "hardware.md").read_text()
-    recorded = re.findall(r"exposure (\d+\.\d+) \(systemd (\d+)\)", doc)
+    recorded = re.findall(r"exposure\s+(\d+\.\d+)\s+\(systemd\s+(\d+)\)", doc)
     assert recorded, "hardware.md must record the exposure as 'exposure X.Y (systemd N)'"
     by_version = {int(v): float(s) for s, v in recorded}
     version = systemd_version()
@@ -318,6 +318,11 @@ out["netlink_errno"] = refused(lambda: socket.socket(socket.AF_NETLINK, socket.S
 out["packet_errno"] = refused(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
 out["wx_mmap_errno"] = refused(lambda: mmap.mmap(-1, 4096, prot=7))
 out["setpriority_errno"] = refused(lambda: os.setpriority(os.PRIO_PROCESS, 0, 19))
+
+# ctypes callbacks need executable trampolines: libffi must manage without W+X memory
+import ctypes
+callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda v: v + 1)
+out["ctypes_callback"] = callback(41)
 print(json.dumps(out))
 """
 
@@ -393,6 +398,7 @@ def test_the_service_stack_runs_inside_the_units_seccomp_sandbox(
     assert out["wss_echo"] == "hello"
     assert out["control_status"] == {"ok": True, "status": "disconnected", "muted": False}
     assert out["notified"] is True
+    assert out["ctypes_callback"] == 42
     # ... and the sandbox was really in force
     assert out["netlink_errno"] == 97  # EAFNOSUPPORT: RestrictAddressFamilies=
     assert out["packet_errno"] == 97
