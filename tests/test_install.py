@@ -9,7 +9,9 @@ under DIR). apt is never run: ``--dry-run`` cases check the plan with stub ``apt
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -278,3 +280,73 @@ def test_install_then_uninstall_in_a_throwaway_root(staged: Path) -> None:
     assert "voice-device" not in group
     assert "voice-device" not in group["audio"][3].split(",")
     assert "gpio" in group  # shared with other programs: kept
+
+
+# ---------------------------------------------------------------- the installed config template
+
+TEMPLATE = REPO / "config" / "config.toml"
+
+
+@dataclasses.dataclass(frozen=True)
+class TemplateLine:
+    section: str
+    key: str
+    toml: str  # the line without its leading "#"
+    example: bool
+    active: bool
+
+
+def template_lines() -> list[TemplateLine]:
+    out: list[TemplateLine] = []
+    section = ""
+    for line in TEMPLATE.read_text().splitlines():
+        if m := re.fullmatch(r"\[(\w+)\]", line):
+            section = m.group(1)
+        elif m := re.fullmatch(r"(#?)(\w+) = .+", line):
+            out.append(
+                TemplateLine(section, m.group(2), line.lstrip("#"), "# example" in line, not m[1])
+            )
+    return out
+
+
+def expected_installed_config() -> Config:
+    """Built-in defaults, except the one deliberate change: the key comes from LoadCredential."""
+    base = Config()
+    return dataclasses.replace(base, credential=dataclasses.replace(base.credential, source="file"))
+
+
+def test_template_shows_every_config_key() -> None:
+    shown = {(t.section, t.key) for t in template_lines()}
+    config = Config()
+    for section in dataclasses.fields(config):
+        for key in dataclasses.fields(getattr(config, section.name)):
+            assert (section.name, key.name) in shown, f"{section.name}.{key.name} is missing"
+    assert {s for s, _ in shown} == {f.name for f in dataclasses.fields(config)}
+
+
+def test_template_as_installed_uses_the_systemd_credential() -> None:
+    assert parse_config(TEMPLATE.read_text()) == expected_installed_config()
+    assert [t.key for t in template_lines() if t.active] == ["source"]
+
+
+def test_template_defaults_are_the_programs_defaults() -> None:
+    """Uncommenting every "#key = value" line (not the examples) changes nothing."""
+    lines = [t for t in template_lines() if not t.example and not t.active]
+    by_section: dict[str, list[str]] = {}
+    for t in lines:
+        by_section.setdefault(t.section, []).append(t.toml)
+    by_section.setdefault("credential", []).append('source = "file"')
+    text = "\n".join(f"[{s}]\n" + "\n".join(body) for s, body in by_section.items())
+    assert parse_config(text) == expected_installed_config()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [t for t in template_lines() if t.example],
+    ids=lambda t: f"{t.section}.{t.key}",
+)
+def test_template_examples_are_valid_settings(line: TemplateLine) -> None:
+    config = parse_config(f"[{line.section}]\n{line.toml}\n")
+    assert getattr(getattr(config, line.section), line.key) != getattr(
+        getattr(Config(), line.section), line.key
+    ), "an example should show a non-default value"
