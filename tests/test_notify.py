@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import time
@@ -21,7 +20,9 @@ from device.session import RealtimeSession
 # WatchdogSec=0.4s → a ping is due every 0.2 s.
 WATCHDOG_USEC = 400_000
 PERIOD = WATCHDOG_USEC / 1e6 / 2
-SLACK = 0.08  # a datagram sent just before an instant may be read just after it
+# A ping sent just before an instant may be read by the listener thread just after it: at most
+# one such late arrival is allowed in a window where no ping may be sent.
+LATE = 1
 
 
 @pytest.fixture(params=["path", "abstract"])
@@ -188,11 +189,12 @@ async def test_watchdog_pings_at_half_the_interval_while_healthy(
     assert n.watchdog_interval() == pytest.approx(2 * PERIOD)
     async with running(asyncio.create_task(n.watchdog_loop(lambda: True))):
         await asyncio.sleep(10 * PERIOD)
+    n.status("probe")  # sent after the last ping: once it is here, every ping is
+    plain_listener.wait_for("STATUS", "probe")
     pings = plain_listener.times("WATCHDOG")
-    # ~10 pings expected; a loaded CI box may delay some sleeps, never add pings.
-    assert 5 <= len(pings) <= 12, pings
-    gaps = [b - a for a, b in itertools.pairwise(pings)]
-    assert min(gaps) >= PERIOD * 0.8, gaps
+    # One ping at start and one per PERIOD: 11 at most in 10 periods. A loaded CI box may
+    # delay the sleeps (fewer pings), never add pings.
+    assert 3 <= len(pings) <= 11, pings
 
 
 async def test_watchdog_stops_while_health_is_false_and_resumes_after(
@@ -210,7 +212,7 @@ async def test_watchdog_stops_while_health_is_false_and_resumes_after(
         await asyncio.sleep(4 * PERIOD)
     pings = plain_listener.times("WATCHDOG")
     assert [t for t in pings if t < dead_from], "no pings before the failure"
-    assert [t for t in pings if dead_from + SLACK < t < dead_until] == []
+    assert len([t for t in pings if dead_from < t < dead_until]) <= LATE, pings
     assert [t for t in pings if t > dead_until], "pings did not resume"
 
 
@@ -226,7 +228,7 @@ async def test_watchdog_stops_while_the_event_loop_is_blocked(
         await asyncio.sleep(4 * PERIOD)
     pings = plain_listener.times("WATCHDOG")
     assert [t for t in pings if t < blocked_from]
-    assert [t for t in pings if blocked_from + SLACK < t < blocked_until] == []
+    assert len([t for t in pings if blocked_from < t < blocked_until]) <= LATE, pings
     assert [t for t in pings if t > blocked_until], "pings did not resume after the stall"
 
 
