@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libasound2-dev libasound2-plugins alsa-utils pulseaudio pulseaudio-utils \
-                python3-venv python3-dev gcc shellcheck systemd
+                python3-venv python3-dev gcc shellcheck systemd \
+                python3-setuptools python3-wheel openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps venv test lint typecheck demo bench soak install uninstall clean
@@ -49,6 +50,12 @@ bench: venv
 
 soak: venv
 	$(VENV)/bin/python -m benchmarks.soak
+
+install:
+	$(SUDO) bash scripts/install.sh
+
+uninstall:
+	$(SUDO) bash scripts/uninstall.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache reply.wav
