@@ -501,6 +501,8 @@ class RealtimeSession:
         self._set_status(TransportStatus.RECONNECTING)
         self.sink.interrupt()
         self._set_speaking(False)
+        # The old reader and writer must be gone before a new connection shares the outbox.
+        await self._teardown(1000)
         attempt = 0
         auth_retried = False
         while not self._user_closing:
@@ -520,8 +522,11 @@ class RealtimeSession:
                 self._fail(exc)
                 return
             except CredentialError as exc:
-                self._fail(exc)
-                return
+                if self.credential_provider is None:
+                    self._fail(exc)  # nothing can renew it: stop, and say why
+                    return
+                # The source is down or answered garbage: say so, keep trying with backoff.
+                self._error("credential", str(exc))
             except ConnectError as exc:
                 self._error("network", str(exc))
                 if self._status is not TransportStatus.RECONNECTING:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from device.simulator import Simulator
 from openai_conformance import validate_client
 
 from device.realtime import AuthError, ConfigError, CredentialError, NotConnectedError
@@ -25,6 +24,7 @@ from device.realtime.notices import (
     TranscriptNotice,
 )
 from device.session import RealtimeSession, ReconnectPolicy, ToolRegistry
+from device.simulator import Simulator
 
 AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
 TOKEN = "sk-test-SECRET-abcdef0123456789"
