@@ -37,7 +37,9 @@ from .realtime.models import RealtimeModel, check_endpoint, model_for
 
 DEFAULT_PATH = Path("/etc/voice-device/config.toml")
 
-Action = Literal["none", "toggle_connection", "toggle_mute", "disconnect", "forget", "connect"]
+Action = Literal[
+    "none", "toggle_connection", "toggle_mute", "disconnect", "forget", "connect", "mute", "unmute"
+]
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is False and bool not in options and type(None) in typing.get_args(hint):
+            return None  # `pin = false`: the part is not fitted
         errors = []
         for option in options:
             try:
