@@ -90,6 +90,7 @@ class Simulator:
         reply: str = "tone",
         pace: float = 1.0,
         reply_seconds: float | None = None,
+        greet: bool = False,
     ) -> None:
         if reply not in ("tone", "echo"):
             raise ValueError(f'reply must be "tone" or "echo", got {reply!r}')
@@ -99,6 +100,8 @@ class Simulator:
         self.reply = reply
         self.pace = pace
         self.reply_seconds = reply_seconds
+        #: Start speaking (a greeting of ``reply_seconds``) as soon as a session is configured.
+        self.greet = greet
         self.received: list[dict[str, Any]] = []
         self.received_at: list[float] = []
         self.auth_headers: list[str] = []
@@ -108,6 +111,8 @@ class Simulator:
         self.errors_sent: list[dict[str, Any]] = []
         #: Every well-formed event the simulator sent (raw frames from send_raw excluded).
         self.sent: list[dict[str, Any]] = []
+        #: Close code of each finished connection, as the server saw it (None: no close frame).
+        self.close_codes: list[int | None] = []
         self.on_receive: Callable[[dict[str, Any]], None] | None = None
         self._server: Server | None = None
         self._conns: dict[int, _Conn] = {}
@@ -268,6 +273,7 @@ class Simulator:
             if conn.response is not None:
                 conn.response.cancel()
             self._conns.pop(conn.index, None)
+            self.close_codes.append(ws.close_code)
 
     async def _dispatch(self, conn: _Conn, event: dict[str, Any]) -> None:
         self.received.append({**event, "_conn": conn.index})
@@ -281,8 +287,12 @@ class Simulator:
                 if not isinstance(session, dict):
                     await self._error(conn, "Missing required parameter: 'session'.")
                     return
+                first = "_configured" not in conn.session
                 conn.session.update(session)
+                conn.session["_configured"] = True
                 await self._send(conn, {"type": "session.updated", "session": conn.session})
+                if first and self.greet:
+                    conn.response = asyncio.create_task(self._respond(conn))
             case "input_audio_buffer.append":
                 await self._append(conn, event)
             case "input_audio_buffer.commit":
@@ -654,11 +664,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace", type=float, default=1.0, help="reply speed (1 = real time)")
     parser.add_argument("--reply", choices=("tone", "echo"), default="tone")
     parser.add_argument("--token", default=None, help="accept only this bearer (default: any)")
+    parser.add_argument("--greet", action="store_true", help="speak first on every session")
+    parser.add_argument("--reply-seconds", type=float, default=None, help="length of replies")
     args = parser.parse_args(argv)
 
     async def serve_forever() -> None:
         sim = Simulator(
-            token=args.token, host=args.host, port=args.port, reply=args.reply, pace=args.pace
+            token=args.token,
+            host=args.host,
+            port=args.port,
+            reply=args.reply,
+            pace=args.pace,
+            greet=args.greet,
+            reply_seconds=args.reply_seconds,
         )
         async with sim:
             print(f"simulator listening on {sim.url}", flush=True)
