@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks import Row
 from device.realtime.events import AppendAudio, AudioDelta
 from device.realtime.openai import OpenAICodec
 
@@ -59,6 +60,29 @@ def run() -> dict[str, dict[str, float]]:
         median, p99 = _time(fn)
         results[name] = {"median_us": median, "p99_us": p99}
     return results
+
+
+def rows() -> list[Row]:
+    results = run()
+    out = []
+    for way, ours, floor in (
+        ("encode append", "encode append (ours)", "encode append (json+base64 floor)"),
+        ("decode delta", "decode delta (ours)", "decode delta (json+base64 floor)"),
+    ):
+        r, f = results[ours], results[floor]
+        ratio = r["median_us"] / f["median_us"]
+        out.append(
+            Row(
+                f"codec: {way} per 20 ms frame",
+                r["median_us"],
+                r["p99_us"],
+                "µs",
+                "near json+base64",
+                ratio <= 1.5,
+                f"{ratio:.2f}x the floor ({f['median_us']:.1f} µs)",
+            )
+        )
+    return out
 
 
 def main() -> None:

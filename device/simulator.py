@@ -60,6 +60,7 @@ def tone(text: str, *, seconds: float | None = None) -> bytes:
 class _Conn:
     index: int
     ws: ServerConnection
+    bearer: str = ""
     session: dict[str, Any] = field(default_factory=dict)
     buffer: bytearray = field(default_factory=bytearray)
     buffer_start_ms: int = 0  # position of buffer[0] in the stream of appended audio
@@ -113,6 +114,8 @@ class Simulator:
         self.sent: list[dict[str, Any]] = []
         #: Close code of each finished connection, as the server saw it (None: no close frame).
         self.close_codes: list[int | None] = []
+        #: The bearer token each connection (by index) presented.
+        self.bearer_of: dict[int, str] = {}
         self.on_receive: Callable[[dict[str, Any]], None] | None = None
         self._server: Server | None = None
         self._conns: dict[int, _Conn] = {}
@@ -181,9 +184,14 @@ class Simulator:
         """Refuse the next ``count`` handshakes with HTTP ``status``."""
         self._reject.extend([status] * count)
 
-    async def drop(self, code: int = 1011, reason: str = "simulated drop") -> None:
-        """Close every open connection with ``code``; 1006 aborts TCP with no close frame."""
+    async def drop(
+        self, code: int = 1011, reason: str = "simulated drop", *, bearer: str | None = None
+    ) -> None:
+        """Close every open connection (or those of ``bearer``) with ``code``; 1006 aborts TCP
+        with no close frame."""
         for conn in list(self._conns.values()):
+            if bearer is not None and conn.bearer != bearer:
+                continue
             if code == 1006:
                 conn.ws.transport.abort()
             else:
@@ -245,7 +253,8 @@ class Simulator:
     # -- connection --------------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
-        conn = _Conn(self.connections, ws)
+        conn = _Conn(self.connections, ws, ws.request.headers.get("Authorization", "")[7:])
+        self.bearer_of[conn.index] = conn.bearer
         self.connections += 1
         self._conns[conn.index] = conn
         if self._stalled:

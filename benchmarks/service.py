@@ -1,0 +1,202 @@
+"""The whole service against a baseline client, on paced audio and the loopback simulator.
+
+    python -m benchmarks.service [--seconds 60]
+
+Both ``voice-device run`` and the baseline (openai-python's ``AsyncOpenAI().realtime.connect()``,
+see ``baseline_client.py``) stream the virtual microphone (a private PulseAudio null sink behind
+ALSA, real-time paced) to the same simulator, which talks back for the whole run (``greet``
+mode), so both are full duplex at once. Figures: CPU seconds per minute and peak RSS of each
+process (from ``/proc``, measured the same way for both), start to ``READY=1``, and the time from
+the simulator dropping the connection to audio flowing on the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import Row, median, percentile, table
+from device.audio.pulse import PrivatePulse
+from device.simulator import Simulator
+
+CLI = Path(sys.executable).parent / "voice-device"
+KEY_ENV = "VOICE_DEVICE_BENCH_KEY"
+BEARER = "sk-bench"  # not a secret: the simulator accepts any key
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Notify:
+    """A bare NOTIFY_SOCKET: the time the first READY=1 arrives."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "notify.sock"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.sock.setblocking(False)
+
+    async def ready(self, timeout: float) -> float:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(timeout):
+            while True:
+                data = await loop.sock_recv(self.sock, 4096)
+                if b"READY=1" in data.split(b"\n"):
+                    return time.monotonic()
+
+
+def write_config(directory: Path, url: str) -> Path:
+    config = directory / "config.toml"
+    config.write_text(
+        f'[model]\nurl = "{url}"\n'
+        f'[credential]\nsource = "env"\nenv = "{KEY_ENV}"\n'
+        '[audio]\ncapture = "pulse_capture"\nplayback = "pulse_playback"\nrate = 48000\n'
+        f'[control]\nsocket = "{directory / "control.sock"}"\n'
+        "[behaviour]\nautoconnect = true\nearcons = false\n"
+    )
+    return config
+
+
+async def measure(seconds: float) -> list[Row]:
+    rows: list[Row] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="vd-bench-") as tmp,
+        PrivatePulse(rate=48000, channels=1) as pulse,
+    ):
+        directory = Path(tmp)
+        async with Simulator(pace=1.0, greet=True, reply_seconds=seconds + 30) as sim:
+            notify = Notify(directory)
+            env = pulse.env()
+            env.update({KEY_ENV: BEARER, "GPIOZERO_PIN_FACTORY": "mock"})
+            env["NOTIFY_SOCKET"] = str(notify.path)
+            started = time.monotonic()
+            service = subprocess.Popen(
+                [str(CLI), "run", "--config", str(write_config(directory, sim.url))],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            baseline = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.baseline_client",
+                    "--base-url",
+                    f"http://127.0.0.1:{sim.port}/v1",
+                    "--capture",
+                    "pulse_capture",
+                    "--playback",
+                    "pulse_playback",
+                    "--seconds",
+                    str(seconds + 20),
+                ],
+                env=pulse.env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                ready_s = await notify.ready(30) - started
+                rows.append(Row("start to READY=1", ready_s, None, "s", "≤ 1.5 s", ready_s <= 1.5))
+                # Let both settle (connected, audio flowing both ways), then measure a window.
+                while sim.connections < 2:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(3)
+                cpu0 = {p.pid: cpu_seconds(p.pid) for p in (service, baseline)}
+                await asyncio.sleep(seconds)
+                per_min = {
+                    p.pid: (cpu_seconds(p.pid) - cpu0[p.pid]) * 60 / seconds
+                    for p in (service, baseline)
+                }
+                ours, theirs = per_min[service.pid], per_min[baseline.pid]
+                ratio = ours / theirs if theirs else float("nan")
+                rows.append(
+                    Row(
+                        "CPU per minute, full duplex (ours)",
+                        ours,
+                        None,
+                        "s/min",
+                        "≤ 0.5x baseline",
+                        ratio <= 0.5,
+                        f"{ratio:.2f}x the baseline",
+                    )
+                )
+                rows.append(Row("CPU per minute, full duplex (baseline)", theirs, None, "s/min"))
+                rss, base_rss = peak_rss_mb(service.pid), peak_rss_mb(baseline.pid)
+                rows.append(Row("peak RSS (ours)", rss, None, "MB", "≤ 60 MB", rss <= 60))
+                rows.append(Row("peak RSS (baseline)", base_rss, None, "MB"))
+                rows.append(await reconnect_time(sim))
+            finally:
+                for proc in (service, baseline):
+                    proc.terminate()
+                for proc in (service, baseline):
+                    try:
+                        proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+    return rows
+
+
+async def reconnect_time(sim: Simulator, rounds: int = 10) -> Row:
+    """Drop the service's connection ``rounds`` times; time drop → first append on the new one."""
+    samples = []
+    for _ in range(rounds):
+        before = sim.connections
+        dropped = time.perf_counter()
+        await sim.drop(1006, bearer=BEARER)
+        while True:
+            await asyncio.sleep(0.005)
+            new = [
+                t
+                for e, t in zip(sim.received, sim.received_at, strict=True)
+                if e["_conn"] >= before
+                and sim.bearer_of.get(e["_conn"]) == BEARER
+                and e["type"] == "input_audio_buffer.append"
+            ]
+            if new:
+                samples.append(new[0] - dropped)
+                break
+            if time.perf_counter() - dropped > 30:
+                raise RuntimeError("the service did not reconnect within 30 s")
+        await asyncio.sleep(1.0)
+    p99 = percentile(samples, 99)
+    return Row(
+        "reconnect: drop → audio flowing",
+        median(samples),
+        p99,
+        "s",
+        "≤ 1.5 s",
+        p99 <= 1.5,
+        f"{rounds} drops",
+    )
+
+
+def rows(seconds: float = 60.0) -> list[Row]:
+    return asyncio.run(measure(seconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    print(table(rows(args.seconds)))
+
+
+if __name__ == "__main__":
+    main()
