@@ -53,7 +53,7 @@ def tone(text: str, *, seconds: float | None = None) -> bytes:
     syllables = 0.55 + 0.45 * np.sin(2 * math.pi * 4.0 * t) ** 2
     edge = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)
     pcm = (voice * syllables * edge * 6000.0).astype("<i2")
-    return pcm.tobytes()
+    return bytes(pcm.tobytes())
 
 
 @dataclass
@@ -253,7 +253,8 @@ class Simulator:
     # -- connection --------------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
-        conn = _Conn(self.connections, ws, ws.request.headers.get("Authorization", "")[7:])
+        auth = ws.request.headers.get("Authorization", "") if ws.request is not None else ""
+        conn = _Conn(self.connections, ws, auth.removeprefix("Bearer "))
         self.bearer_of[conn.index] = conn.bearer
         self.connections += 1
         self._conns[conn.index] = conn

@@ -101,5 +101,5 @@ def test_false_means_a_part_is_not_fitted_and_frees_its_pin() -> None:
     config = parse_config("[leds]\nactivity = false\n[buttons]\nmute = false\nconnect = 25\n")
     assert config.leds.activity is None and config.buttons.mute is None
     assert config.buttons.connect == 25  # pin 25 was the activity LED's default
-    with pytest.raises(ConfigError, match="buttons.connect: expected integer, got true"):
+    with pytest.raises(ConfigError, match=r"buttons\.connect: expected integer, got true"):
         parse_config("[buttons]\nconnect = true\n")

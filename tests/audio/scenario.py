@@ -1,0 +1,163 @@
+"""Runs one ALSA scenario in a fresh process and prints a JSON result on stdout.
+
+alsa-lib reads its configuration once per process (at the first PCM open) and caches it, so each
+test starts this script with its own ``ALSA_CONFIG_PATH``. Usage::
+
+    python scenario.py '{"kind": "capture", ...}'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from device.audio import (  # noqa: E402
+    AlsaCapture,
+    AlsaPlayback,
+    AudioFault,
+    CaptureConfig,
+    PlaybackConfig,
+)
+from device.audio import capture as capture_mod  # noqa: E402
+
+
+async def run_capture(spec: dict[str, Any]) -> dict[str, Any]:
+    faults: list[dict[str, Any]] = []
+    in_loop: list[bool] = []
+    loop = asyncio.get_running_loop()
+
+    def on_fault(fault: AudioFault) -> None:
+        in_loop.append(asyncio.get_running_loop() is loop)
+        faults.append({"kind": fault.kind, "message": fault.message, "device": fault.device})
+
+    stall = spec.get("stall_reader_s", 0.0)
+    if stall:
+        original = capture_mod.CaptureDSP.process
+        calls = [0]
+
+        def slow(self: Any, data: bytes) -> list[bytes]:
+            calls[0] += 1
+            if calls[0] in (20, 40):
+                time.sleep(stall)
+            return original(self, data)
+
+        capture_mod.CaptureDSP.process = slow  # type: ignore[method-assign]
+
+    config = CaptureConfig(
+        device=spec["device"],
+        rate=spec.get("rate", 48000),
+        fmt=spec.get("fmt", "S16_LE"),
+        channels=spec.get("channels", 1),
+        max_queue_frames=spec.get("max_queue_frames", 50),
+    )
+    cap = AlsaCapture(config, on_fault=on_fault)
+    want = spec.get("frames", 50)
+    duration = spec.get("duration_s", 0.0)
+    consumer_stall = spec.get("consumer_stall_s", 0.0)
+    frames: list[bytes] = []
+    times: list[float] = []
+    alive_during: list[bool] = []
+
+    async def consume() -> None:
+        async for frame in cap.frames():
+            if consumer_stall and not frames:
+                await asyncio.sleep(consumer_stall)
+            frames.append(frame)
+            times.append(time.monotonic())
+            if len(frames) >= want:
+                return
+
+    task = asyncio.create_task(consume())
+    deadline = spec.get("timeout_s", 20.0)
+    if duration:
+        await asyncio.sleep(duration)
+        alive_during.append(cap.alive())
+        task.cancel()
+    else:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, deadline)
+        alive_during.append(cap.alive())
+    await asyncio.sleep(0)
+    await cap.aclose()
+    if spec.get("out"):
+        Path(spec["out"]).write_bytes(b"".join(frames))
+    return {
+        "frames": len(frames),
+        "sizes": sorted({len(f) for f in frames}),
+        "times": times,
+        "faults": faults,
+        "faults_in_loop": all(in_loop),
+        "alive": alive_during[0],
+        "alive_after_close": cap.alive(),
+        "stats": vars(cap.stats),
+    }
+
+
+async def run_playback(spec: dict[str, Any]) -> dict[str, Any]:
+    faults: list[dict[str, Any]] = []
+    pcm = Path(spec["input"]).read_bytes() if spec.get("input") else b""
+    config = PlaybackConfig(
+        device=spec["device"],
+        rate=spec.get("rate", 48000),
+        channels=spec.get("channels", 1),
+        start_threshold_ms=spec.get("start_threshold_ms", 60),
+        max_buffer_ms=spec.get("max_buffer_ms", 30000),
+    )
+    pb = AlsaPlayback(
+        config, on_fault=lambda f: faults.append({"kind": f.kind, "message": f.message})
+    )
+    pb.start()
+    result: dict[str, Any] = {}
+    chunk = spec.get("chunk_bytes", 4800)
+    gap_after = spec.get("gap_after_bytes", 0)
+    gap_s = spec.get("gap_s", 0.0)
+    item = spec.get("item", "item_1")
+    t0 = time.monotonic()
+    for i in range(0, len(pcm), chunk):
+        if gap_after and i == gap_after:
+            await asyncio.sleep(gap_s)
+        pb.play(item, pcm[i : i + chunk])
+        await asyncio.sleep(spec.get("chunk_pause_s", 0.0))
+    if spec.get("interrupt_after_s") is not None:
+        # Wait until audio is sounding, then interrupt a known time later.
+        while pb.played_ms(item) == 0 and time.monotonic() - t0 < 10:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(spec["interrupt_after_s"])
+        before = pb.played_ms(item)
+        result["interrupt"] = pb.interrupt()
+        result["played_before_interrupt"] = before
+        await asyncio.sleep(0.3)
+        result["played_after"] = pb.played_ms(item)
+        result["is_playing_after"] = pb.is_playing()
+    else:
+        limit = spec.get("timeout_s", 20.0)
+        while pb.is_playing() and time.monotonic() - t0 < limit:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(spec.get("linger_s", 0.1))
+    if spec.get("duration_s"):
+        await asyncio.sleep(max(0.0, spec["duration_s"] - (time.monotonic() - t0)))
+    result["alive"] = pb.alive()
+    result["played_ms"] = pb.played_ms(item)
+    pb.close()
+    result["faults"] = faults
+    result["stats"] = vars(pb.stats)
+    return result
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    runner = run_capture if spec["kind"] == "capture" else run_playback
+    result = asyncio.run(runner(spec))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

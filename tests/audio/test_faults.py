@@ -1,0 +1,234 @@
+"""Fault handling: missing devices, lost devices, overruns, the bounded frame queue."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import alsaaudio
+import numpy as np
+import pytest
+
+from device.audio import AlsaCapture, AlsaPlayback, AudioFault, CaptureConfig, PlaybackConfig
+from device.audio import capture as capture_mod
+
+from .conftest import load_speech, run_scenario, to_device, write_conf
+
+MISSING = "plughw:CARD=voicedevicenosuchcard"
+
+
+def test_missing_capture_device_is_reported_and_retried(tmp_path: Path) -> None:
+    conf = write_conf(tmp_path / "empty.conf", "\n")
+    result = run_scenario(
+        {"kind": "capture", "device": MISSING, "frames": 1, "duration_s": 1.8}, conf
+    )
+    kinds = [f["kind"] for f in result["faults"]]
+    assert kinds == ["missing"]  # reported once per outage, not once per retry
+    message = result["faults"][0]["message"]
+    assert f'capture device "{MISSING}" not available' in message
+    assert result["faults"][0]["device"] == MISSING
+    assert result["faults_in_loop"] is True
+    assert result["stats"]["open_attempts"] >= 3  # 0 s, 0.5 s, 1.5 s
+    assert result["alive"] is True
+    assert result["alive_after_close"] is False
+
+
+def test_missing_playback_device_is_reported_and_audio_discarded(tmp_path: Path) -> None:
+    conf = write_conf(tmp_path / "empty.conf", "\n")
+    pcm_in = tmp_path / "x.raw"
+    pcm_in.write_bytes(b"\x00\x01" * 4800)
+    result = run_scenario(
+        {
+            "kind": "playback",
+            "device": MISSING,
+            "input": str(pcm_in),
+            "timeout_s": 1.0,
+            "duration_s": 1.2,
+        },
+        conf,
+    )
+    assert [f["kind"] for f in result["faults"]] == ["missing"]
+    assert f'playback device "{MISSING}" not available' in result["faults"][0]["message"]
+    assert result["alive"] is True
+    assert result["played_ms"] == 0
+    assert result["stats"]["open_attempts"] >= 2
+
+
+def test_capture_recovers_when_the_device_appears(tmp_path: Path) -> None:
+    """The file plugin fails to open while its infile is missing: a device that comes back."""
+    speech = load_speech()
+    infile = tmp_path / "late.raw"
+    conf = write_conf(
+        tmp_path / "test.conf",
+        f'pcm.late {{ type file; slave.pcm "null"; file "/dev/null"; infile "{infile}";'
+        ' format "raw" }\n',
+    )
+    data = to_device(speech, 48000, 1, "S16_LE")
+
+    def appear() -> None:
+        time.sleep(0.8)
+        infile.write_bytes(data)
+
+    t = threading.Thread(target=appear)
+    t.start()
+    try:
+        result = run_scenario(
+            {"kind": "capture", "device": "late", "frames": 20, "timeout_s": 10}, conf
+        )
+    finally:
+        t.join()
+    assert [f["kind"] for f in result["faults"]] == ["missing", "recovered"]
+    assert result["frames"] == 20
+
+
+# ---------------------------------------------------------------- fake PCM, in process
+
+
+class FakeCapturePCM:
+    """Paced fake: 20 ms periods of 48 kHz mono; scripted overruns and a failure."""
+
+    def __init__(self, script: list[str]) -> None:
+        self.script = script
+        self.closed = False
+        self.n = 0
+
+    def read(self) -> tuple[int, bytes]:
+        time.sleep(0.002)
+        step = self.script.pop(0) if self.script else "data"
+        self.n += 1
+        if step == "overrun":
+            return -32, b""
+        if step == "fail":
+            raise alsaaudio.ALSAAudioError("No such device [fake]")
+        return 960, (np.full(960, self.n, dtype="<i2")).tobytes()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def _collect(cap: AlsaCapture, n: int, timeout: float = 10.0) -> list[bytes]:
+    out: list[bytes] = []
+
+    async def run() -> None:
+        async for frame in cap.frames():
+            out.append(frame)
+            if len(out) >= n:
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return out
+
+
+async def test_overrun_is_counted_logged_once_per_second_and_capture_continues(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    faults: list[AudioFault] = []
+    cap = AlsaCapture(CaptureConfig(device="fake"), on_fault=faults.append)
+    pcm = FakeCapturePCM(["data"] * 5 + ["overrun"] * 3 + ["data"] * 5 + ["overrun"])
+    cap._open = lambda: pcm  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="device.audio.capture"):
+        frames = await _collect(cap, 30)
+    await cap.aclose()
+    assert len(frames) == 30
+    assert cap.stats.overruns == 4
+    assert faults == []  # overruns are not faults
+    assert len([r for r in caplog.records if "overrun" in r.message]) == 1
+    assert pcm.closed
+
+
+async def test_lost_device_is_reopened_and_recovery_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(capture_mod, "BACKOFF_START_S", 0.05)
+    loop = asyncio.get_running_loop()
+    faults: list[tuple[AudioFault, bool]] = []
+    cap = AlsaCapture(
+        CaptureConfig(device="hw:CARD=usbmic"),
+        on_fault=lambda f: faults.append((f, asyncio.get_running_loop() is loop)),
+    )
+    pcms = [FakeCapturePCM(["data"] * 3 + ["fail"]), FakeCapturePCM([])]
+    opens: list[Any] = []
+
+    def open_next() -> Any:
+        pcm = pcms.pop(0)
+        opens.append(pcm)
+        return pcm
+
+    cap._open = open_next  # type: ignore[method-assign]
+    await _collect(cap, 10)
+    assert cap.alive()
+    await cap.aclose()
+    kinds = [f.kind for f, _ in faults]
+    assert kinds == ["lost", "recovered"]
+    assert 'capture device "hw:CARD=usbmic" failed: No such device' in faults[0][0].message
+    assert all(on_loop for _, on_loop in faults)
+    assert all(p.closed for p in opens)
+
+
+async def test_crashed_thread_is_not_alive() -> None:
+    faults: list[AudioFault] = []
+    cap = AlsaCapture(CaptureConfig(device="fake"), on_fault=faults.append)
+
+    def boom() -> Any:
+        raise RuntimeError("bug")
+
+    cap._open = boom  # type: ignore[method-assign]
+    agen = cap.frames()
+    task = asyncio.ensure_future(agen.__anext__())
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if not cap.alive():
+            break
+    assert not cap.alive()
+    assert [f.kind for f in faults] == ["crashed"]
+    await cap.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await task
+
+
+async def test_slow_consumer_drops_oldest_frames() -> None:
+    cap = AlsaCapture(CaptureConfig(device="fake", rate=24000, max_queue_frames=5))
+    pcm = FakeCapturePCM([])
+    cap._open = lambda: pcm  # type: ignore[method-assign]
+    agen = cap.frames()
+    first = await asyncio.wait_for(agen.__anext__(), 5)
+    # Stall the consumer while the reader keeps producing.
+    while cap.stats.frames < 40:
+        await asyncio.sleep(0.01)
+    newest = cap.stats.frames
+    rest = [await agen.__anext__() for _ in range(5)]
+    await cap.aclose()
+    await agen.aclose()
+    assert len(first) == 960
+    assert cap.stats.dropped >= 30
+    # The survivors are the newest frames, in order: their values increase and are recent.
+    values = [int(np.frombuffer(f, dtype="<i2")[0]) for f in rest]
+    assert values == sorted(values)
+    assert values[0] >= newest // 2 - 5  # two frames per fake read
+
+
+async def test_playback_play_never_blocks_and_bounds_its_buffer() -> None:
+    pb = AlsaPlayback(PlaybackConfig(device="fake", max_buffer_ms=1000))
+    # No start(): nothing drains, so the queue fills to the limit.
+    chunk = b"\x00\x01" * 2400  # 100 ms
+    t = time.perf_counter()
+    for _ in range(15):
+        pb.play("item_1", chunk)
+    assert time.perf_counter() - t < 0.05
+    assert pb.stats.dropped_ms == 500
+    assert pb.is_playing()
+    assert pb.interrupt() == ("item_1", 0)
+    assert not pb.is_playing()
+    assert pb.interrupt() is None
+
+
+async def test_earcons_are_never_reported_as_the_model_item() -> None:
+    pb = AlsaPlayback(PlaybackConfig(device="fake"))
+    pb.play_earcon(b"\x00\x01" * 2400)
+    assert pb.interrupt() is None
+    pb.play("earcon", b"\x00\x01" * 2400)
+    pb.play("item_9", b"\x00\x01" * 2400)
+    assert pb.interrupt() == ("item_9", 0)
