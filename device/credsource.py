@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .config import Config
 from .realtime.credentials import Credential, parse_credential
-from .realtime.errors import CredentialError
+from .realtime.errors import CredentialError, CredentialSourceError
 
 Provider = Callable[[], Awaitable[Credential]]
 
@@ -102,18 +102,23 @@ def make_provider(config: Config) -> Provider:
         try:
             raw = await asyncio.to_thread(_post_json, source.url, body, headers, source.timeout_s)
         except urllib.error.HTTPError as exc:
-            raise CredentialError(f"credential.url: {where} answered HTTP {exc.code}") from None
+            # 401/403: the device token is refused, retrying will not help; the rest may pass.
+            kind = CredentialError if exc.code in (401, 403) else CredentialSourceError
+            raise kind(f"credential.url: {where} answered HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise CredentialError(f"credential.url: {where} unreachable ({reason})") from None
+            raise CredentialSourceError(f"credential.url: {where} unreachable ({reason})") from None
         try:
             payload = json.loads(raw)
         except ValueError:
-            raise CredentialError(f"credential.url: {where} did not return JSON") from None
+            raise CredentialSourceError(f"credential.url: {where} did not return JSON") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("credential"), dict):
-            raise CredentialError(
+            raise CredentialSourceError(
                 f"credential.url: {where} returned JSON without a 'credential' object"
             )
-        return parse_credential(payload["credential"])
+        try:
+            return parse_credential(payload["credential"])
+        except CredentialError as exc:
+            raise CredentialSourceError(f"credential.url: {where} returned {exc}") from None
 
     return from_url

@@ -47,6 +47,7 @@ from .realtime.errors import (
     AuthError,
     ConnectError,
     CredentialError,
+    CredentialSourceError,
     NotConnectedError,
     ProtocolError,
 )
@@ -300,6 +301,14 @@ class RealtimeSession:
                 # The stored credential may have been revoked: fetch a new one, once.
                 await self._teardown(1000)
                 await self._open(refresh=True, force_credential=True)
+        except CredentialSourceError as exc:
+            if self.auto_reconnect and not self._user_closing:
+                # The backend is down for now: say so and keep trying with backoff.
+                self._error("credential", str(exc))
+                self._start_reconnector()
+                return
+            self._fail(exc)
+            raise
         except (CredentialError, AuthError) as exc:
             self._fail(exc)
             raise
@@ -417,7 +426,14 @@ class RealtimeSession:
         cred = self._credential
         stale = cred is None or cred.expires_within(REFRESH_MARGIN_S)
         if self.credential_provider is not None and (force or stale or (refresh and cred is None)):
-            cred = parse_credential(await self.credential_provider())
+            try:
+                cred = parse_credential(await self.credential_provider())
+            except CredentialError:
+                raise
+            except Exception as exc:  # a provider of ours raises CredentialError; others may not
+                raise CredentialSourceError(
+                    f"could not get a credential: {type(exc).__name__}"
+                ) from None
             self._credential = cred
         if cred is None:
             raise CredentialError("no credential: pass one to connect() or configure a source")
@@ -521,12 +537,12 @@ class RealtimeSession:
                     continue
                 self._fail(exc)
                 return
-            except CredentialError as exc:
-                if self.credential_provider is None:
-                    self._fail(exc)  # nothing can renew it: stop, and say why
-                    return
+            except CredentialSourceError as exc:
                 # The source is down or answered garbage: say so, keep trying with backoff.
                 self._error("credential", str(exc))
+            except CredentialError as exc:
+                self._fail(exc)  # missing key, expired and nothing can renew it: stop, say why
+                return
             except ConnectError as exc:
                 self._error("network", str(exc))
                 if self._status is not TransportStatus.RECONNECTING:

@@ -25,6 +25,11 @@ class CredentialError(VoiceDeviceError, ValueError):
     """A credential is malformed, misses a field, has an unknown kind, or has expired."""
 
 
+class CredentialSourceError(CredentialError):
+    """The credential source could not answer right now (backend down, garbage reply): worth
+    retrying with backoff, unlike a missing key or an expired credential."""
+
+
 class ProtocolError(VoiceDeviceError, ValueError):
     """The peer sent something that is not a valid realtime event (bad JSON, field, base64)."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from device.realtime import AuthError, CredentialError
+from device.realtime import AuthError, CredentialError, CredentialSourceError
 from device.realtime.credentials import Credential
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import ErrorNotice, Notice, StatusChanged
@@ -172,7 +172,9 @@ async def test_credential_source_down_keeps_retrying_then_heals(sim: Simulator) 
         nonlocal calls
         calls += 1
         if calls in (2, 3):
-            raise CredentialError("credential.url: https://backend/cred unreachable (refused)")
+            raise CredentialSourceError(
+                "credential.url: https://backend/cred unreachable (refused)"
+            )
         return fresh()
 
     session = make_session(sim, flaky)
@@ -203,15 +205,38 @@ async def test_session_expired_error_renews_the_session(sim: Simulator) -> None:
         "{this is not json",
         json.dumps({"type": "brand.new.thing", "x": 1}),
         json.dumps(
-            {"type": "response.output_audio.delta", "response_id": "r", "item_id": "i",
-             "delta": "!!!notbase64!!!", "event_id": "e", "output_index": 0, "content_index": 0}
+            {
+                "type": "response.output_audio.delta",
+                "response_id": "r",
+                "item_id": "i",
+                "delta": "!!!notbase64!!!",
+                "event_id": "e",
+                "output_index": 0,
+                "content_index": 0,
+            }
         ),
         json.dumps(
-            {"type": "response.output_audio.delta", "response_id": "r", "item_id": "i",
-             "delta": "AAAA" + "AQ==", "event_id": "e", "output_index": 0, "content_index": 0}
+            {
+                "type": "response.output_audio.delta",
+                "response_id": "r",
+                "item_id": "i",
+                "delta": "AAAA" + "AQ==",
+                "event_id": "e",
+                "output_index": 0,
+                "content_index": 0,
+            }
         ),
-        json.dumps({"type": "response.output_audio.delta", "response_id": "r", "item_id": "i",
-                    "delta": "AQ==", "event_id": "e", "output_index": 0, "content_index": 0}),
+        json.dumps(
+            {
+                "type": "response.output_audio.delta",
+                "response_id": "r",
+                "item_id": "i",
+                "delta": "AQ==",
+                "event_id": "e",
+                "output_index": 0,
+                "content_index": 0,
+            }
+        ),
     ],
     ids=["malformed-json", "unknown-type", "invalid-base64", "bad-padding", "odd-length-pcm"],
 )
@@ -271,3 +296,45 @@ async def test_auth_error_on_first_connect_raises_without_retry(sim: Simulator) 
     await asyncio.sleep(0.5)
     assert session.status == "closed"
     assert sim.rejected <= 2
+
+
+async def test_credential_source_down_at_first_connect_retries_instead_of_giving_up(
+    sim: Simulator,
+) -> None:
+    calls = 0
+
+    async def down_then_up() -> Credential:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("connection refused")  # a provider that is not ours, raising raw
+        if calls == 2:
+            raise CredentialSourceError("credential.url: https://backend/cred returned garbage")
+        return fresh()
+
+    session = make_session(sim, down_then_up)
+    watch = Watch(session)
+    await session.connect()  # returns: the retries run in the background
+    await until(lambda: session.status == "connected")
+    assert watch.statuses()[:2] == ["connecting", "reconnecting"]
+    messages = [e.message for e in watch.errors()]
+    assert any("could not get a credential: OSError" in m for m in messages)
+    assert any("garbage" in m for m in messages)
+    await session.disconnect()
+
+
+async def test_missing_key_in_the_source_is_closed_not_retried(sim: Simulator) -> None:
+    calls = 0
+
+    async def no_key() -> Credential:
+        nonlocal calls
+        calls += 1
+        raise CredentialError("credential.env: environment variable OPENAI_API_KEY is not set")
+
+    session = make_session(sim, no_key)
+    watch = Watch(session)
+    with pytest.raises(CredentialError, match="OPENAI_API_KEY"):
+        await session.connect()
+    await asyncio.sleep(0.3)
+    assert session.status == "closed" and calls == 1
+    assert watch.errors()[-1].code == "credential"
