@@ -1,0 +1,133 @@
+"""Button latency: pin edge → action done on the event loop, over many presses.
+
+A thread plays gpiozero's role: it drives the mock mute button's pin low (the edge; gpiozero
+runs ``when_pressed`` in that thread, as it does in its own threads on a Pi) and waits until
+the session, owned by the event loop, reports ``muted`` changed. The time from just before
+the edge to the ``MuteChanged`` notice is one sample; ``Controls.stats`` also reports the
+edge → loop part alone.
+
+    python -m benchmarks.button_latency [--presses 1000] [--stream]
+
+``--stream`` connects the session to the local simulator and streams 20 ms microphone frames
+from the loop while the button is pressed, so the loop has the work it has on the device.
+
+Target: p99 ≤ 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from device.controls import Controls, ControlsConfig
+from device.realtime.models import OpenAIRealtimeModel
+from device.realtime.notices import MuteChanged, Notice
+from device.session import RealtimeSession
+from device.simulator import Simulator
+
+MUTE_PIN = 27
+TARGET_MS = 5.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+async def measure(presses: int, stream: bool = False) -> tuple[list[float], Controls]:
+    """Edge → ``session.muted`` changed, in ms, for ``presses`` presses."""
+    if not stream:
+        return await _measure(presses, "ws://127.0.0.1:9/v1/realtime", False)
+    async with Simulator() as sim:
+        return await _measure(presses, sim.url, True)
+
+
+async def _stream(session: RealtimeSession) -> None:
+    frame = bytes(960)  # 20 ms, 24 kHz mono s16le
+    while True:
+        session.send_audio(frame)
+        await asyncio.sleep(0.02)
+
+
+async def _measure(presses: int, url: str, stream: bool) -> tuple[list[float], Controls]:
+    loop = asyncio.get_running_loop()
+    factory = MockFactory(pin_class=MockPWMPin)
+    session = RealtimeSession(OpenAIRealtimeModel(url=url))
+    streamer: asyncio.Task[None] | None = None
+    if stream:
+        expires = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+        await session.connect({"kind": "token", "token": "bench", "expiresAt": expires})
+        streamer = asyncio.create_task(_stream(session))
+    controls = Controls(
+        session,
+        ControlsConfig(mode="toggle", mute_long="none", mute_double="none"),
+        loop,
+        pin_factory=factory,
+    )
+    changed = threading.Event()
+    done_ns = [0]
+
+    def on_notice(notice: Notice) -> None:
+        if isinstance(notice, MuteChanged):
+            done_ns[0] = time.perf_counter_ns()
+            changed.set()
+
+    session.subscribe(on_notice)
+    pin = factory.pin(MUTE_PIN)
+    samples: list[float] = []
+
+    def presser() -> None:
+        for i in range(presses):
+            changed.clear()
+            edge = time.perf_counter_ns()
+            pin.drive_low()
+            if not changed.wait(1.0):
+                raise RuntimeError(f"press {i} was not handled within 1 s")
+            samples.append((done_ns[0] - edge) / 1e6)
+            pin.drive_high()
+            time.sleep(0.001)  # a human presses far slower; keep edges apart
+
+    try:
+        await asyncio.to_thread(presser)
+    finally:
+        controls.close()
+        factory.reset()
+        if streamer is not None:
+            streamer.cancel()
+        await session.disconnect()
+    return samples, controls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=1000)
+    parser.add_argument(
+        "--stream", action="store_true", help="stream mic frames to the simulator meanwhile"
+    )
+    args = parser.parse_args(argv)
+    if args.presses < 1:
+        parser.error("--presses must be at least 1")
+    samples, controls = asyncio.run(measure(args.presses, args.stream))
+    loop_ms = [ns / 1e6 for ns in controls.stats.latencies_ns]
+    median, p99 = statistics.median(samples), percentile(samples, 99)
+    what = " (mic streaming to the simulator)" if args.stream else ""
+    print(f"button → mute effective over {len(samples)} presses{what}:")
+    print(f"  median {median:.3f} ms   p99 {p99:.3f} ms   max {max(samples):.3f} ms")
+    print(
+        f"  edge → loop (Controls.stats, {len(loop_ms)} edges): median "
+        f"{statistics.median(loop_ms):.3f} ms   p99 {percentile(loop_ms, 99):.3f} ms"
+    )
+    ok = p99 <= TARGET_MS
+    print(f"  target p99 ≤ {TARGET_MS:g} ms: {'met' if ok else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

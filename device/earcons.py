@@ -1,0 +1,74 @@
+"""Earcons: short tones for connect, disconnect, mute, unmute and errors, made with numpy.
+
+Every earcon is 24 kHz mono s16le PCM (the playback path's format), at most 250 ms long, and
+each tone segment fades in and out (raised cosine) so it starts and ends at silence: no clicks.
+
+::
+
+    sink.play("earcon", earcon("connect"))
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+import numpy as np
+
+RATE = 24000
+#: Peak level of a tone, as a fraction of full scale (quiet enough next to speech).
+LEVEL = 0.3
+#: Fade-in and fade-out of each tone segment.
+FADE_MS = 8.0
+#: No earcon is longer than this.
+MAX_MS = 250
+
+EarconName = Literal["connect", "disconnect", "mute", "unmute", "error"]
+
+#: Each earcon as (frequency Hz, duration ms) segments; frequency 0 is a pause.
+SHAPES: dict[str, tuple[tuple[float, float], ...]] = {
+    "connect": ((660.0, 90.0), (990.0, 120.0)),  # rising two-tone
+    "disconnect": ((990.0, 90.0), (660.0, 120.0)),  # falling two-tone
+    "mute": ((440.0, 110.0),),  # one low tone
+    "unmute": ((880.0, 110.0),),  # one high tone
+    "error": ((330.0, 80.0), (0.0, 40.0), (330.0, 80.0)),  # two low beeps
+}
+
+
+def tone(freq: float, ms: float, *, rate: int = RATE, level: float = LEVEL) -> np.ndarray:
+    """One sine segment of ``ms`` milliseconds as float samples in [-1, 1], faded at both ends.
+
+    ``freq == 0`` gives silence of that length.
+    """
+    n = round(rate * ms / 1000)
+    if freq <= 0 or n == 0:
+        return np.zeros(n)
+    t = np.arange(n) / rate
+    wave = level * np.sin(2 * np.pi * freq * t)
+    fade = min(n // 2, round(rate * FADE_MS / 1000))
+    if fade:
+        ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(fade) / fade)  # 0 → 1, raised cosine
+        wave[:fade] *= ramp
+        wave[n - fade :] *= ramp[::-1]
+    return wave
+
+
+def synthesize(segments: tuple[tuple[float, float], ...], *, rate: int = RATE) -> bytes:
+    """Concatenate ``(freq, ms)`` segments into s16le PCM bytes."""
+    parts = [tone(freq, ms, rate=rate) for freq, ms in segments]
+    samples = np.concatenate(parts) if parts else np.zeros(0)
+    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype(np.dtype("<i2"))
+    return bytes(pcm.tobytes())
+
+
+@functools.cache
+def earcon(name: str) -> bytes:
+    """The PCM (24 kHz mono s16le) of earcon ``name``; raises ``KeyError`` for an unknown one."""
+    pcm = synthesize(SHAPES[name])
+    assert len(pcm) // 2 <= RATE * MAX_MS // 1000
+    return pcm
+
+
+def duration_ms(pcm: bytes, rate: int = RATE) -> float:
+    """Length of s16le mono ``pcm`` in milliseconds."""
+    return len(pcm) / 2 / rate * 1000

@@ -1,0 +1,84 @@
+"""Earcons: format, length, no clicks, and the pitch contour each one promises."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device.earcons import FADE_MS, LEVEL, MAX_MS, RATE, SHAPES, duration_ms, earcon, tone
+
+NAMES = ("connect", "disconnect", "mute", "unmute", "error")
+
+
+def samples(pcm: bytes) -> np.ndarray:
+    return np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+
+
+def dominant_hz(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)), n=1 << 16))
+    return float(np.fft.rfftfreq(1 << 16, 1 / RATE)[int(np.argmax(spectrum))])
+
+
+def test_every_shape_is_an_earcon() -> None:
+    assert set(SHAPES) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_format_and_length(name: str) -> None:
+    pcm = earcon(name)
+    assert isinstance(pcm, bytes) and len(pcm) % 2 == 0
+    assert 50 <= duration_ms(pcm) <= MAX_MS
+    x = samples(pcm)
+    peak = np.max(np.abs(x))
+    assert 0.8 * LEVEL * 32767 <= peak <= LEVEL * 32767 + 1  # audible, far from clipping
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fades_in_and_out_without_clicks(name: str) -> None:
+    x = samples(earcon(name))
+    assert abs(x[0]) <= 1 and abs(x[-1]) <= 400  # starts at silence, ends next to it
+    fade = int(RATE * FADE_MS / 1000)
+    assert np.max(np.abs(x[: fade // 4])) < 0.2 * LEVEL * 32767
+    assert np.max(np.abs(x[-fade // 4 :])) < 0.2 * LEVEL * 32767
+    # no sample-to-sample jump larger than the steepest sine in it can make
+    top = max(f for f, _ in SHAPES[name])
+    steepest = 2 * np.pi * top / RATE * LEVEL * 32767
+    assert np.max(np.abs(np.diff(x))) <= 1.05 * steepest + 2
+
+
+def test_connect_rises_and_disconnect_falls() -> None:
+    for name, rising in (("connect", True), ("disconnect", False)):
+        x = samples(earcon(name))
+        first = dominant_hz(x[: len(x) * 2 // 5])
+        last = dominant_hz(x[-len(x) * 2 // 5 :])
+        assert (last > first * 1.2) if rising else (first > last * 1.2), (name, first, last)
+
+
+def test_mute_is_low_and_unmute_is_high() -> None:
+    mute = dominant_hz(samples(earcon("mute")))
+    unmute = dominant_hz(samples(earcon("unmute")))
+    assert mute == pytest.approx(440, abs=10)
+    assert unmute == pytest.approx(880, abs=10)
+
+
+def test_error_is_two_beeps_with_a_gap() -> None:
+    x = np.abs(samples(earcon("error")))
+    frames = x[: len(x) // 120 * 120].reshape(-1, 120).max(axis=1)  # 5 ms frames
+    loud = frames > 0.5 * LEVEL * 32767
+    onsets = int(np.sum(loud[1:] & ~loud[:-1])) + int(loud[0])
+    assert onsets == 2
+    assert np.sum(frames < 10) >= 6  # ≥ 30 ms of silence between them
+
+
+def test_earcons_are_distinct_and_cached() -> None:
+    assert len({earcon(n) for n in NAMES}) == len(NAMES)
+    assert earcon("mute") is earcon("mute")
+    with pytest.raises(KeyError):
+        earcon("fanfare")
+
+
+def test_tone_edge_cases() -> None:
+    assert tone(0, 10).tolist() == [0.0] * 240
+    assert len(tone(440, 0)) == 0
+    short = tone(1000, 1)  # shorter than two fades: still starts and ends at zero
+    assert short[0] == 0 and abs(short[-1]) < 0.1
