@@ -1,15 +1,16 @@
 """The appliance service: wiring only.
 
-One :class:`asyncio.TaskGroup` of named tasks owns everything::
+One :class:`asyncio.TaskGroup` of named tasks owns the running parts::
 
-    mic        ALSA capture → session.send_audio (dropped while muted / offline)
-    control    the kiosk control socket
-    watchdog   sd_notify WATCHDOG=1 while the loop and the audio threads are alive
-    autoconnect  optional first connect
+    mic           ALSA capture → session.send_audio (dropped while muted / offline)
+    watchdog      sd_notify WATCHDOG=1 while the loop and the audio threads are alive
+    autoconnect   the optional first connect
 
-The session owns the state (status, mute); buttons, LEDs, the control socket, sd_notify STATUS
-and logs all follow its notices. SIGTERM/SIGINT: close the websocket with 1000, stop audio,
-LEDs off, GPIO released, ``STOPPING=1``, exit 0.
+The session owns the state (status, mute); buttons, LEDs, the control socket, sd_notify
+``STATUS=`` and the logs all follow its notices. Missing hardware does not stop the service:
+a capture or playback device that is absent is retried in the background (and reported), and
+without usable GPIO the service runs on, driven through the control socket. SIGTERM/SIGINT:
+close the websocket with 1000, stop audio, LEDs off, GPIO released, ``STOPPING=1``, exit 0.
 """
 
 from __future__ import annotations
@@ -18,22 +19,23 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .audio.capture import AlsaCapture, CaptureConfig
+from .audio.capture import AlsaCapture, AudioFault, CaptureConfig
 from .audio.playback import AlsaPlayback, PlaybackConfig
 from .config import Config, load_config
 from .control import ControlServer
-from .controls import Controls, ControlsConfig
 from .credsource import make_provider
-from .notify import Notifier
+from .notify import Notifier, status_text
 from .realtime.errors import ConfigError, VoiceDeviceError
 from .realtime.notices import ErrorNotice, MuteChanged, Notice, StatusChanged
 from .session import RealtimeSession
 
 log = logging.getLogger("device.app")
+
+#: Exit status for a config error; the unit's ``RestartPreventExitStatus=`` matches it.
+EXIT_CONFIG = 2
 
 
 def capture_config(config: Config) -> CaptureConfig:
@@ -59,7 +61,9 @@ def playback_config(config: Config) -> PlaybackConfig:
     )
 
 
-def controls_config(config: Config) -> ControlsConfig:
+def controls_config(config: Config) -> Any:
+    from .controls import ControlsConfig
+
     b, led = config.buttons, config.leds
     return ControlsConfig(
         connect=b.connect,
@@ -83,42 +87,39 @@ def controls_config(config: Config) -> ControlsConfig:
         active_high=led.active_high,
         pwm=led.pwm,
         earcons=config.behaviour.earcons,
+        mixer=config.audio.mixer,
     )
 
 
-@dataclass
-class Parts:
-    session: RealtimeSession
-    playback: AlsaPlayback
-    capture: AlsaCapture
-    controls: Controls
-    control: ControlServer
-
-
 class Appliance:
-    """The running service. ``await Appliance(config).run(stop)`` until ``stop`` is set."""
+    """The running service: ``await Appliance(config).run(stop)`` until ``stop`` is set.
+
+    ``pin_factory`` is handed to gpiozero (None: its default, ``GPIOZERO_PIN_FACTORY``).
+    After :attr:`ready` is set, :attr:`session`, :attr:`capture`, :attr:`playback` and
+    :attr:`controls` (None without GPIO) are the live parts.
+    """
 
     def __init__(self, config: Config, *, pin_factory: Any = None) -> None:
         self.config = config
         self.pin_factory = pin_factory
         self.notifier = Notifier()
-        self.parts: Parts | None = None
-
-    def _status_text(self, session: RealtimeSession) -> str:
-        return f"{session.status.value}, {'muted' if session.muted else 'mic live'}"
-
-    async def run(self, stop: asyncio.Event) -> None:
-        config = self.config
-        loop = asyncio.get_running_loop()
-        playback = AlsaPlayback(playback_config(config))
-        capture = AlsaCapture(capture_config(config), on_fault=lambda f: self._audio_fault(f))
-        session = RealtimeSession(
+        self.ready = asyncio.Event()
+        self.session = RealtimeSession(
             config.realtime_model(),
             config=config.session_config(),
-            sink=playback,
             credential_provider=make_provider(config),
             auto_reconnect=config.behaviour.reconnect,
         )
+        self.playback = AlsaPlayback(playback_config(config), on_fault=self._audio_fault)
+        self.capture = AlsaCapture(capture_config(config), on_fault=self._audio_fault)
+        self.session.sink = self.playback
+        self.controls: Any = None
+        self.volume: Any = None
+        self.faults: dict[str, str] = {}  # device → what is wrong with it now
+
+    async def run(self, stop: asyncio.Event) -> None:
+        config, session = self.config, self.session
+        loop = asyncio.get_running_loop()
         if config.behaviour.start_muted:
             session.mute()
         session.subscribe(self._on_notice)
@@ -128,82 +129,113 @@ class Appliance:
             mode=config.socket_mode(),
             max_clients=config.control.max_clients,
         )
-        playback.start()
-        controls: Controls | None = None
+        self.playback.start()
         try:
-            controls = Controls(
-                session,
-                controls_config(config),
-                loop,
-                pin_factory=self.pin_factory,
-                earcon_sink=playback if config.behaviour.earcons else None,
-            )
+            self.controls = self._start_controls(loop)
             await control.start()
-            self.parts = Parts(session, playback, capture, controls, control)
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._mic(capture, session, playback), name="mic")
-                tg.create_task(
-                    self.notifier.watchdog_loop(lambda: capture.alive() and playback.alive()),
-                    name="watchdog",
-                )
+                tg.create_task(self._mic(), name="mic")
+                tg.create_task(self.notifier.watchdog_loop(self._healthy), name="watchdog")
                 if config.behaviour.autoconnect:
-                    tg.create_task(self._autoconnect(session), name="autoconnect")
-                self.notifier.ready()
-                self.notifier.status(self._status_text(session))
-                log.info("ready: %s", self._status_text(session))
+                    tg.create_task(self._autoconnect(), name="autoconnect")
+                self.notifier.ready(self._status_text())
+                self.ready.set()
+                log.info("ready: %s", self._status_text())
                 await stop.wait()
                 self.notifier.stopping()
                 raise _Stop
         except* _Stop:
             pass
         finally:
-            await self._shutdown(session, capture, playback, controls, control)
+            await self._shutdown(control)
 
-    async def _shutdown(
-        self,
-        session: RealtimeSession,
-        capture: AlsaCapture,
-        playback: AlsaPlayback,
-        controls: Controls | None,
-        control: ControlServer,
-    ) -> None:
+    def _start_controls(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """Buttons and LEDs; without usable GPIO the service runs on, said loudly."""
+        b = self.config.buttons
+        try:
+            from .controls import Controls
+
+            if b.volume_up is not None or b.volume_down is not None:
+                self.volume = self._open_volume()
+            return Controls(
+                self.session,
+                controls_config(self.config),
+                loop,
+                pin_factory=self.pin_factory,
+                earcon_sink=self.playback if self.config.behaviour.earcons else None,
+                volume=self.volume,
+            )
+        except ConfigError:
+            raise
+        except Exception as exc:  # no GPIO chip, no pin factory, permission denied, ...
+            message = f"GPIO unavailable, buttons and LEDs are off: {type(exc).__name__}: {exc}"
+            log.error("%s (use the control socket, or fix GPIO and restart)", message)
+            self.faults["gpio"] = message
+            return None
+
+    def _open_volume(self) -> Any:
+        from .audio.mixer import Volume
+
+        try:
+            return Volume(self.config.audio.mixer)
+        except VoiceDeviceError as exc:
+            log.error("volume buttons disabled: %s", exc)
+            return None
+
+    async def _shutdown(self, control: ControlServer) -> None:
         self.notifier.stopping()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(session.disconnect(), 1.0)
-        await control.close()
-        if controls is not None:
-            controls.close()
+            await asyncio.wait_for(self.session.disconnect(), 1.0)
         with contextlib.suppress(Exception):
-            await capture.aclose()
-        playback.close()
+            await control.close()
+        if self.controls is not None:
+            with contextlib.suppress(Exception):
+                self.controls.close()
+        if self.volume is not None:
+            with contextlib.suppress(Exception):
+                self.volume.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.capture.aclose(), 1.0)
+        with contextlib.suppress(Exception):
+            self.playback.close()
+        self.notifier.close()
         log.info("stopped")
 
-    async def _mic(
-        self, capture: AlsaCapture, session: RealtimeSession, playback: AlsaPlayback
-    ) -> None:
+    async def _mic(self) -> None:
         half_duplex = self.config.audio.half_duplex
-        async for frame in capture.frames():
+        session, playback = self.session, self.playback
+        async for frame in self.capture.frames():
             if half_duplex and playback.is_playing():
-                continue
+                continue  # no echo cancellation: do not let the model hear itself
             session.send_audio(frame)
 
-    async def _autoconnect(self, session: RealtimeSession) -> None:
+    async def _autoconnect(self) -> None:
         try:
-            await session.connect()
+            await self.session.connect()
         except VoiceDeviceError as exc:
             log.error("autoconnect failed: %s", exc)
 
-    def _audio_fault(self, fault: Any) -> None:
-        message = str(getattr(fault, "message", fault))
-        log.error("audio fault: %s", message)
-        if self.parts is not None:
-            self.parts.session.report_error("audio", message)
+    def _healthy(self) -> bool:
+        return self.capture.alive() and self.playback.alive()
+
+    def _status_text(self) -> str:
+        text = status_text(self.session.status.value, self.session.muted)
+        return "; ".join([text, *self.faults.values()])
+
+    def _audio_fault(self, fault: AudioFault) -> None:
+        if fault.kind == "recovered":
+            self.faults.pop(fault.device, None)
+            log.info("audio device %s is back", fault.device)
+        else:
+            self.faults[fault.device] = fault.message
+            log.error("audio: %s", fault.message)
+            self.session.report_error("audio", fault.message)
+        self.notifier.status(self._status_text())
 
     def _on_notice(self, notice: Notice) -> None:
         match notice:
             case StatusChanged() | MuteChanged():
-                if self.parts is not None:
-                    self.notifier.status(self._status_text(self.parts.session))
+                self.notifier.status(self._status_text())
             case ErrorNotice(code, message):
                 log.warning("%s: %s", code, message)
             case _:
@@ -215,12 +247,12 @@ class _Stop(Exception):
 
 
 def run_service(path: Path | None) -> int:
-    """Entry point of ``voice-device run``: exit 0 on SIGTERM/SIGINT, 2 on a config error."""
+    """``voice-device run``: 0 after SIGTERM/SIGINT, 2 on a config error, 1 on a crash."""
     try:
         config = load_config(path)
     except ConfigError as exc:
         log.error("%s", exc)
-        return 2
+        return EXIT_CONFIG
     logging.getLogger().setLevel(config.behaviour.log_level.upper())
 
     async def main() -> None:
@@ -232,7 +264,7 @@ def run_service(path: Path | None) -> int:
 
     try:
         asyncio.run(main())
-    except VoiceDeviceError as exc:
+    except ConfigError as exc:  # e.g. a GPIO pin taken by another program
         log.error("%s", exc)
-        return 1
+        return EXIT_CONFIG
     return 0

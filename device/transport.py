@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from .realtime.credentials import Credential
 from .realtime.errors import AuthError, ConnectError
 from .realtime.models import RealtimeModel, check_endpoint
+from .redact import REDACT
 
 log = logging.getLogger("device.transport")
 
@@ -58,6 +59,9 @@ async def open_connection(
         url = model.endpoint()
         headers = {"Authorization": f"Bearer {credential.secret}"}
     where = _where(url)
+    REDACT.secrets.append(credential.secret)
+    if credential.kind == "url" and (query := urlsplit(url).query):
+        REDACT.secrets.append(query)
     try:
         return await connect(
             url,

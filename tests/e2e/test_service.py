@@ -128,7 +128,7 @@ log_level = "debug"
         )
         service = Service(proc, sock, notify, log)
         try:
-            await asyncio.to_thread(notify.wait_for, "READY", 20.0)
+            await asyncio.to_thread(lambda: notify.wait_for("READY", timeout=20.0))
             service.subscribe()
             await until(lambda: bool(service.events) or proc.poll() is not None, 5, "subscribed")
             yield service
