@@ -8,12 +8,12 @@ import time
 import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from openai_conformance import validate_client
 
+from device.data import DIR as DATA_DIR
 from device.realtime import AuthError, ConfigError, CredentialError, NotConnectedError
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import (
@@ -26,7 +26,7 @@ from device.realtime.notices import (
 from device.session import RealtimeSession, ReconnectPolicy, ToolRegistry
 from device.simulator import Simulator
 
-AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
+AUDIO = DATA_DIR
 TOKEN = "sk-test-SECRET-abcdef0123456789"
 FRAME_BYTES = 960  # 20 ms at 24 kHz mono s16le
 SILENCE = bytes(FRAME_BYTES)

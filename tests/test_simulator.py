@@ -11,16 +11,16 @@ import json
 import time
 import wave
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
 from openai_conformance import validate_server
 
+from device.data import DIR as DATA_DIR
 from device.simulator import Simulator, main
 
-AUDIO = Path(__file__).resolve().parents[2] / "shared" / "audio"
+AUDIO = DATA_DIR
 TOKEN = "sk-sim-SECRET-0000"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -23,9 +23,10 @@ import pytest
 import soxr
 
 from device.audio.pulse import SYSTEM_ALSA_CONF, PrivatePulse, PulseUnavailable
+from device.data import DIR as DATA_DIR
 
 SCENARIO = Path(__file__).with_name("scenario.py")
-SPEECH_DIR = Path("/work/shared/audio")
+SPEECH_DIR = DATA_DIR
 
 
 def load_speech(name: str = "hello_world.wav") -> np.ndarray[Any, np.dtype[np.int16]]:

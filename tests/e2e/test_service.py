@@ -25,9 +25,10 @@ from notify_listener import NotifyListener
 
 from device.audio.pulse import PrivatePulse
 from device.control import request, stream_events
+from device.data import DIR as DATA_DIR
 from device.simulator import Simulator
 
-AUDIO = Path(__file__).resolve().parents[3] / "shared" / "audio"
+AUDIO = DATA_DIR
 TOKEN = "sk-e2e-SECRET-0123456789abcdef"
 KEY_ENV = "VOICE_DEVICE_E2E_KEY"
 CLI = Path(sys.executable).parent / "voice-device"
