@@ -71,6 +71,8 @@ class _Conn:
     silent_ms: int = 0
     speaking: bool = False
     speech_item: str = ""
+    speech_from: int = 0  # where the current speech began, in appended ms
+    speech_ms: int = 0  # length of the last speech turn
     response: asyncio.Task[None] | None = None
     response_id: str = ""
     items: dict[str, int] = field(default_factory=dict)  # item id → audio ms sent
@@ -383,7 +385,8 @@ class Simulator:
         if not conn.speaking and conn.voiced_ms >= VAD_ONSET_MS:
             conn.speaking = True
             conn.speech_item = self._new_id("item")
-            start = max(0, conn.appended_ms - conn.voiced_ms - 300)
+            conn.speech_from = conn.appended_ms - conn.voiced_ms
+            start = max(0, conn.speech_from - 300)
             await self._send(
                 conn,
                 {
@@ -398,6 +401,7 @@ class Simulator:
         if conn.speaking and conn.silent_ms >= silence:
             conn.speaking = False
             conn.voiced_ms = 0
+            conn.speech_ms = conn.appended_ms - conn.silent_ms - conn.speech_from
             await self._send(
                 conn,
                 {
@@ -406,7 +410,7 @@ class Simulator:
                     "item_id": conn.speech_item,
                 },
             )
-            await self._commit(conn, conn.speech_item)
+            await self._commit(conn, conn.speech_item, speech_ms=conn.speech_ms)
             if detection.get("create_response", True) and (
                 conn.response is None or conn.response.done()
             ):
@@ -421,7 +425,7 @@ class Simulator:
                 return td if isinstance(td, dict) else None
         return {"type": "server_vad"}
 
-    async def _commit(self, conn: _Conn, item_id: str) -> None:
+    async def _commit(self, conn: _Conn, item_id: str, *, speech_ms: int | None = None) -> None:
         pcm = bytes(conn.buffer)
         self._clear_buffer(conn)
         item = {
@@ -435,14 +439,14 @@ class Simulator:
             conn,
             {"type": "input_audio_buffer.committed", "previous_item_id": None, "item_id": item_id},
         )
-        seconds = len(pcm) / (RATE * 2)
+        seconds = (speech_ms if speech_ms is not None else len(pcm) // BYTES_PER_MS) / 1000
         await self._send(
             conn,
             {
                 "type": "conversation.item.input_audio_transcription.completed",
                 "item_id": item_id,
                 "content_index": 0,
-                "transcript": f"({seconds:.1f} seconds of speech)",
+                "transcript": f"({seconds:.1f} s of speech)",
                 "usage": {"type": "duration", "seconds": round(seconds, 2)},
             },
         )

@@ -398,6 +398,7 @@ class AlsaPlayback:
         out = np.zeros((period * 4 + 64, channels), dtype=np.int16)
         carry_n = 0  # frames in ``out`` not yet written
         carry_item = ""
+        tail = False
         carry_gen = -1
         carry_t = 0
         fed_item: str | None = None  # item whose samples are inside the resampler
@@ -460,6 +461,7 @@ class AlsaPlayback:
                             self._pending.popleft()
                         self._pending_samples -= len(chunk)
                         carry_item, carry_gen, carry_t = item, gen, t_play
+                        tail = False
                 waiting = bool(self._pending)
                 if (
                     chunk is None
@@ -471,6 +473,7 @@ class AlsaPlayback:
                     # The item has ended: flush the resampler's last few milliseconds.
                     chunk = _EMPTY
                     carry_item, carry_gen, carry_t = fed_item, gen, 0
+                    tail = True  # the stream has normally run dry by now: not an underrun
             if chunk is not None:
                 if resampler is None:
                     mono = chunk
@@ -503,7 +506,7 @@ class AlsaPlayback:
             written = int(pcm.write(data))
             if written == _EPIPE:
                 # The stream ran dry (pyalsaaudio has re-prepared it); repeat the write.
-                if carry_item == self._last_item:
+                if carry_item == self._last_item and carry_item != EARCON and not tail:
                     stats.underruns += 1
                     if now - self._last_underrun_log >= 1.0:
                         self._last_underrun_log = now

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from device.audio import (  # noqa: E402
+    EARCON,
     AlsaCapture,
     AlsaPlayback,
     AudioFault,
@@ -27,6 +28,7 @@ from device.audio import (  # noqa: E402
     PlaybackConfig,
 )
 from device.audio import capture as capture_mod  # noqa: E402
+from device.earcons import earcon  # noqa: E402
 
 
 async def run_capture(spec: dict[str, Any]) -> dict[str, Any]:
@@ -126,6 +128,11 @@ async def run_playback(spec: dict[str, Any]) -> dict[str, Any]:
             await asyncio.sleep(gap_s)
         pb.play(item, pcm[i : i + chunk])
         await asyncio.sleep(spec.get("chunk_pause_s", 0.0))
+    for name in spec.get("earcons_after", []):
+        while pb.is_playing() and time.monotonic() - t0 < 20:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        pb.play(EARCON, earcon(name))
     if spec.get("interrupt_after_s") is not None:
         # Wait until audio is sounding, then interrupt a known time later.
         while pb.played_ms(item) == 0 and time.monotonic() - t0 < 10:

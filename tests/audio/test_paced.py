@@ -121,3 +121,29 @@ def test_underrun_in_the_middle_of_an_item_is_counted_and_recovered(
 
 # Capture overruns cannot be produced here: the pulse plugin buffers in the server and never
 # reports -EPIPE for capture. test_faults.py drives the overrun path with a fake PCM instead.
+
+
+def test_replies_and_earcons_that_end_normally_are_not_underruns(
+    tmp_path: Path, pulse_factory: Any
+) -> None:
+    """The stream running dry after an item, or between two earcons, is a normal stop: a log
+    full of underrun warnings after every reply would hide the real ones."""
+    pcm_in = tmp_path / "tone.raw"
+    pcm_in.write_bytes(_tone(0.6))
+    pulse = pulse_factory()
+    result = run_scenario(
+        {
+            "kind": "playback",
+            "device": "pulse_playback",
+            "rate": 48000,
+            "channels": 2,
+            "input": str(pcm_in),
+            "chunk_bytes": 4800,
+            "chunk_pause_s": 0.05,  # 100 ms of audio every 50 ms, as the network delivers it
+            "earcons_after": ["mute", "unmute", "connect"],
+        },
+        pulse.alsa_config_path,
+    )
+    assert result["stats"]["underruns"] == 0
+    assert result["played_ms"] >= 580
+    assert result["faults"] == []
