@@ -171,6 +171,7 @@ class Appliance:
             message = f"GPIO unavailable, buttons and LEDs are off: {type(exc).__name__}: {exc}"
             log.error("%s (use the control socket, or fix GPIO and restart)", message)
             self.faults["gpio"] = message
+            self.session.set_fault("gpio", message, code="gpio")
             return None
 
     def _open_volume(self) -> Any:
@@ -225,11 +226,12 @@ class Appliance:
     def _audio_fault(self, fault: AudioFault) -> None:
         if fault.kind == "recovered":
             self.faults.pop(fault.device, None)
+            self.session.set_fault(fault.device, None)
             log.info("audio device %s is back", fault.device)
         else:
             self.faults[fault.device] = fault.message
             log.error("audio: %s", fault.message)
-            self.session.report_error("audio", fault.message)
+            self.session.set_fault(fault.device, fault.message)
         self.notifier.status(self._status_text())
 
     def _on_notice(self, notice: Notice) -> None:

@@ -218,6 +218,14 @@ class ControlServer:
                     await self._stream(reader, writer)
                     return
 
+    def _state(self) -> dict[str, Any]:
+        s = self.surface
+        state: dict[str, Any] = {"status": s.status.value, "muted": s.muted}
+        faults = getattr(s, "faults", None)
+        if faults:
+            state["faults"] = sorted(faults.values())
+        return state
+
     async def _handle_line(self, line: bytes) -> tuple[dict[str, Any], bool]:
         try:
             request = json.loads(line)
@@ -230,7 +238,7 @@ class ControlServer:
         try:
             match cmd:
                 case "status":
-                    return {"ok": True, "status": s.status.value, "muted": s.muted}, False
+                    return {"ok": True, **self._state()}, False
                 case "connect":
                     credential = request.get("credential")
                     if credential is not None and not isinstance(credential, dict):
@@ -259,7 +267,7 @@ class ControlServer:
                     await s.send_message(text)
                     return {"ok": True}, False
                 case "subscribe":
-                    return {"ok": True, "status": s.status.value, "muted": s.muted}, True
+                    return {"ok": True, **self._state()}, True
                 case None:
                     return {"ok": False, "error": "missing 'cmd'"}, False
                 case _:

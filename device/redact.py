@@ -20,9 +20,14 @@ class Redact(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in (
-            "authorization",
-            "proxy-authorization",
+        if (
+            isinstance(args, tuple)
+            and len(args) == 2
+            and str(args[0]).lower()
+            in (
+                "authorization",
+                "proxy-authorization",
+            )
         ):
             record.args = (args[0], "[redacted]")
         if self.secrets:

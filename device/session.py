@@ -224,6 +224,7 @@ class RealtimeSession:
         self._connector: Connector = connector or open_connection
         self._status = TransportStatus.DISCONNECTED
         self._muted = False
+        self._faults: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._credential: Credential | None = None
         self._ws: ClientConnection | None = None
@@ -399,6 +400,22 @@ class RealtimeSession:
     def report_error(self, code: str, message: str) -> None:
         """Let another part of the device (audio, GPIO) raise an :class:`ErrorNotice`."""
         self._error(code, message)
+
+    @property
+    def faults(self) -> dict[str, str]:
+        """What is wrong with the device right now (``{"no_such_mic": "capture device …"}``),
+        so a kiosk that subscribes late still learns of a fault raised before it came."""
+        return dict(self._faults)
+
+    def set_fault(self, source: str, message: str | None, code: str = "audio") -> None:
+        """Record (``message``) or clear (None) the current fault of ``source``; a new fault is
+        also sent as an :class:`ErrorNotice` with ``code``."""
+        if message is None:
+            self._faults.pop(source, None)
+            return
+        if self._faults.get(source) != message:
+            self._faults[source] = message
+            self._error(code, message)
 
     # ---------------------------------------------------------------- push-to-talk
 

@@ -305,9 +305,7 @@ class AlsaCapture:
         import alsaaudio
 
         c = self.config
-        fmt = (
-            alsaaudio.PCM_FORMAT_S16_LE if c.fmt == "S16_LE" else alsaaudio.PCM_FORMAT_S32_LE
-        )
+        fmt = alsaaudio.PCM_FORMAT_S16_LE if c.fmt == "S16_LE" else alsaaudio.PCM_FORMAT_S32_LE
         return alsaaudio.PCM(
             type=alsaaudio.PCM_CAPTURE,
             mode=alsaaudio.PCM_NORMAL,

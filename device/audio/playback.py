@@ -149,6 +149,7 @@ class AlsaPlayback:
         self._deadline = 0.0
         self._last_item: str | None = None  # item of the last frames written
         self._last_underrun_log = 0.0
+        self._last_drop_log = -10.0
         self._max_samples = config.max_buffer_ms * MODEL_RATE // 1000
         self._start_timeout_s = max(config.start_threshold_ms, 2 * config.period_ms) / 1000
 
@@ -201,6 +202,16 @@ class AlsaPlayback:
             room = 0 if self._faulted else self._max_samples - self._pending_samples
             if n > room:
                 self.stats.dropped_ms += (n - max(room, 0)) * 1000 // MODEL_RATE
+                now = time.monotonic()
+                if not self._faulted and now - self._last_drop_log >= 5.0:
+                    self._last_drop_log = now
+                    log.warning(
+                        "model audio arrives faster than %r plays it: buffer full (%d ms), "
+                        "%d ms dropped so far",
+                        self.config.device,
+                        self.config.max_buffer_ms,
+                        self.stats.dropped_ms,
+                    )
                 if room <= 0:
                     return
                 samples = samples[:room]

@@ -218,12 +218,12 @@ class PrivatePulse:
         ]
         if self.capture_file is not None:
             parts.append(
-                "pcm.paced_capture {\n  type file\n  slave.pcm \"pulse_capture\"\n"
+                'pcm.paced_capture {\n  type file\n  slave.pcm "pulse_capture"\n'
                 f'  file "/dev/null"\n  infile "{self.capture_file}"\n  format "raw"\n}}'
             )
         if self.record_file is not None:
             parts.append(
-                "pcm.paced_playback {\n  type file\n  slave.pcm \"pulse_playback\"\n"
+                'pcm.paced_playback {\n  type file\n  slave.pcm "pulse_playback"\n'
                 f'  file "{self.record_file}"\n  format "raw"\n}}'
             )
         conf = self.dir / "asound.conf"

@@ -11,80 +11,20 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from notify_listener import NotifyListener
+from service_harness import TOKEN, Service, appends, running_service, until
 
 from device.audio.pulse import PrivatePulse
-from device.control import request, stream_events
 from device.data import DIR as DATA_DIR
 from device.simulator import Simulator
 
 AUDIO = DATA_DIR
-TOKEN = "sk-e2e-SECRET-0123456789abcdef"
-KEY_ENV = "VOICE_DEVICE_E2E_KEY"
-CLI = Path(sys.executable).parent / "voice-device"
-
-
-@pytest.fixture(scope="module")
-def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePulse]:
-    monitor = tmp_path_factory.mktemp("pulse") / "speaker.raw"
-    with PrivatePulse(monitor_file=monitor, rate=48000, channels=1) as p:
-        yield p
-
-
-class Service:
-    """One running ``voice-device run`` and the means to watch it."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], socket: Path, notify: NotifyListener,
-                 log: Path) -> None:
-        self.proc = proc
-        self.socket = socket
-        self.notify = notify
-        self.log = log
-        self.events: list[dict[str, Any]] = []
-        self._reader: threading.Thread | None = None
-
-    async def cmd(self, cmd: str, **fields: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(request, self.socket, {"cmd": cmd, **fields}, 10.0)
-
-    def subscribe(self) -> None:
-        def read() -> None:
-            for event in stream_events(self.socket):
-                self.events.append(event)
-
-        self._reader = threading.Thread(target=read, daemon=True)
-        self._reader.start()
-
-    def statuses(self) -> list[str]:
-        return [e["status"] for e in self.events if e.get("event") == "status"]
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout} s: {what}")
-        await asyncio.sleep(0.02)
-
-
-def appends(sim: Simulator, conn: int | None = None) -> int:
-    return sum(
-        1
-        for e in sim.received
-        if e["type"] == "input_audio_buffer.append" and (conn is None or e["_conn"] == conn)
-    )
 
 
 @pytest.fixture
@@ -97,52 +37,8 @@ async def sim() -> AsyncIterator[Simulator]:
 async def service(
     pulse: PrivatePulse, sim: Simulator, tmp_path: Path
 ) -> AsyncIterator[Service]:
-    sock = tmp_path / "control.sock"
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[model]
-url = "{sim.url}"
-[credential]
-source = "env"
-env = "{KEY_ENV}"
-[audio]
-capture = "pulse_capture"
-playback = "pulse_playback"
-rate = 48000
-[control]
-socket = "{sock}"
-[behaviour]
-earcons = false
-log_level = "debug"
-"""
-    )
-    log = tmp_path / "service.log"
-    with NotifyListener() as notify, open(log, "wb") as out:
-        env = pulse.env()
-        env.update(notify.env(watchdog_usec=4_000_000))
-        env[KEY_ENV] = TOKEN
-        env["GPIOZERO_PIN_FACTORY"] = "mock"
-        env["PYTHONUNBUFFERED"] = "1"
-        proc = subprocess.Popen(
-            [str(CLI), "run", "--config", str(config)], env=env, stdout=out, stderr=out
-        )
-        service = Service(proc, sock, notify, log)
-        try:
-            await asyncio.to_thread(lambda: notify.wait_for("READY", timeout=20.0))
-            service.subscribe()
-            await until(lambda: bool(service.events) or proc.poll() is not None, 5, "subscribed")
-            yield service
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        text = log.read_text(errors="replace")
-        assert "SECRET" not in text, "the API key reached the service log"
+    async with running_service(pulse, sim, tmp_path) as s:
+        yield s
 
 
 def speech_raw(path: Path) -> Path:
