@@ -91,6 +91,8 @@ class PlaybackStats:
     interrupts: int = 0
     faults: int = 0
     open_attempts: int = 0
+    #: ``time.perf_counter_ns()`` when the writer last silenced the PCM for an interrupt.
+    last_drop_ns: int = 0
 
 
 class _Segment:
@@ -426,6 +428,7 @@ class AlsaPlayback:
                 gen = self._gen
             if drop:
                 pcm.drop()
+                stats.last_drop_ns = time.perf_counter_ns()
                 active = False
                 if resampler is not None:
                     resampler.clear()
