@@ -51,11 +51,11 @@ class TimedPlayback(AlsaPlayback):
 
 
 def voiced_ms(raw: bytes) -> int:
-    """Milliseconds of sound (10 ms windows above a low RMS) in 48 kHz mono s16le."""
-    x = np.frombuffer(raw[: len(raw) // 960 * 960], dtype="<i2").astype(np.float32)
-    windows = x.reshape(-1, 480)
+    """Milliseconds of sound (1 ms windows above a low RMS) in 48 kHz mono s16le."""
+    x = np.frombuffer(raw[: len(raw) // 96 * 96], dtype="<i2").astype(np.float32)
+    windows = x.reshape(-1, 48)
     rms = np.sqrt((windows * windows).mean(axis=1))
-    return int((rms > 200).sum()) * 10
+    return int((rms > 200).sum())
 
 
 async def measure(rounds: int) -> tuple[list[float], list[float]]:

@@ -1,8 +1,9 @@
 """The appliance service: wiring only.
 
-One :class:`asyncio.TaskGroup` of named tasks owns the running parts::
+The capture thread hands each mic frame to the event loop, straight into
+``session.send_audio`` (dropped while muted / offline); one :class:`asyncio.TaskGroup` of named
+tasks owns the rest::
 
-    mic           ALSA capture → session.send_audio (dropped while muted / offline)
     watchdog      sd_notify WATCHDOG=1 while the loop and the audio threads are alive
     autoconnect   the optional first connect
 
@@ -111,7 +112,10 @@ class Appliance:
             auto_reconnect=config.behaviour.reconnect,
         )
         self.playback = AlsaPlayback(playback_config(config), on_fault=self._audio_fault)
-        self.capture = AlsaCapture(capture_config(config), on_fault=self._audio_fault)
+        self.capture = AlsaCapture(
+            capture_config(config), on_fault=self._audio_fault, on_frame=self._on_frame
+        )
+        self._half_duplex = config.audio.half_duplex
         self.session.sink = self.playback
         self.controls: Any = None
         self.volume: Any = None
@@ -133,8 +137,8 @@ class Appliance:
         try:
             self.controls = self._start_controls(loop)
             await control.start()
+            self.capture.start()
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._mic(), name="mic")
                 tg.create_task(self.notifier.watchdog_loop(self._healthy), name="watchdog")
                 if config.behaviour.autoconnect:
                     tg.create_task(self._autoconnect(), name="autoconnect")
@@ -202,13 +206,11 @@ class Appliance:
         self.notifier.close()
         log.info("stopped")
 
-    async def _mic(self) -> None:
-        half_duplex = self.config.audio.half_duplex
-        session, playback = self.session, self.playback
-        async for frame in self.capture.frames():
-            if half_duplex and playback.is_playing():
-                continue  # no echo cancellation: do not let the model hear itself
-            session.send_audio(frame)
+    def _on_frame(self, frame: bytes) -> None:
+        """Each 20 ms mic frame, on the event loop (dropped while muted or offline)."""
+        if self._half_duplex and self.playback.is_playing():
+            return  # no echo cancellation: do not let the model hear itself
+        self.session.send_audio(frame)
 
     async def _autoconnect(self) -> None:
         try:
@@ -248,6 +250,17 @@ class _Stop(Exception):
     pass
 
 
+def _run(coro: Any) -> None:
+    """Run on uvloop when it is installed (a leaner event loop: less CPU per audio frame on a
+    Pi), else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+        return
+    uvloop.run(coro)
+
+
 def run_service(path: Path | None) -> int:
     """``voice-device run``: 0 after SIGTERM/SIGINT, 2 on a config error, 1 on a crash."""
     try:
@@ -265,7 +278,7 @@ def run_service(path: Path | None) -> int:
         await Appliance(config).run(stop)
 
     try:
-        asyncio.run(main())
+        _run(main())
     except ConfigError as exc:  # e.g. a GPIO pin taken by another program
         log.error("%s", exc)
         return EXIT_CONFIG

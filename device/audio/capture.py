@@ -172,10 +172,14 @@ class AlsaCapture:
         config: CaptureConfig,
         *,
         on_fault: Callable[[AudioFault], None] | None = None,
+        on_frame: Callable[[bytes], object] | None = None,
         measure: bool = False,
     ) -> None:
         self.config = config
         self.on_fault = on_fault
+        #: Called on the event loop with each frame instead of queueing it for
+        #: :meth:`frames` (start the thread with :meth:`start`): one hop less per frame.
+        self.on_frame = on_frame
         self.stats = CaptureStats()
         #: With ``measure=True``: ns from ``read`` returning to the frame being queued.
         self.latencies_ns: deque[int] | None = deque(maxlen=100_000) if measure else None
@@ -254,6 +258,10 @@ class AlsaCapture:
 
     # ---------------------------------------------------------------- event loop side
 
+    def start(self) -> None:
+        """Start capturing (on the running event loop) without iterating :meth:`frames`."""
+        self._start()
+
     def _start(self) -> None:
         if self._thread is not None:
             return
@@ -266,6 +274,14 @@ class AlsaCapture:
         self._thread.start()
 
     def _deliver(self, frames: list[bytes], t_read: int) -> None:
+        on_frame = self.on_frame
+        if on_frame is not None:
+            for frame in frames:
+                on_frame(frame)
+            self.stats.frames += len(frames)
+            if self.latencies_ns is not None:
+                self.latencies_ns.extend([time.perf_counter_ns() - t_read] * len(frames))
+            return
         queue = self._queue
         limit = self.config.max_queue_frames
         for frame in frames:
