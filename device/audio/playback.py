@@ -245,13 +245,7 @@ class AlsaPlayback:
                     if item != EARCON:
                         sounding = item
                         break
-            # Everything up to pos was heard; the rest is gone.
-            while self._segments:
-                seg = self._segments.popleft()
-                if seg.start < pos:
-                    self._retire(seg.item, min(seg.end, pos) - seg.start)
-            self._written = pos
-            self._queued = 0
+            self._forget_stream_locked(pos)  # everything up to pos was heard; the rest is gone
             self._pending.clear()
             self._pending_samples = 0
             self._gen += 1
@@ -382,9 +376,11 @@ class AlsaPlayback:
         self._pending.clear()
         self._pending_samples = 0
 
-    def _forget_stream_locked(self) -> None:
-        """The PCM is gone: what it held counts as heard up to the estimate, no further."""
-        pos = self._position()
+    def _forget_stream_locked(self, pos: int | None = None) -> None:
+        """The PCM is gone (or dropped): what it held counts as heard up to the estimate
+        (``pos``, default now), no further."""
+        if pos is None:
+            pos = self._position()
         while self._segments:
             seg = self._segments.popleft()
             if seg.start < pos:

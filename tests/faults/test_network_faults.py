@@ -202,44 +202,29 @@ async def test_session_expired_error_renews_the_session(sim: Simulator) -> None:
     await session.disconnect()
 
 
+def audio_delta(b64: str) -> str:
+    """A well-formed GA audio delta event carrying ``b64`` as its audio."""
+    return json.dumps(
+        {
+            "type": "response.output_audio.delta",
+            "response_id": "r",
+            "item_id": "i",
+            "delta": b64,
+            "event_id": "e",
+            "output_index": 0,
+            "content_index": 0,
+        }
+    )
+
+
 @pytest.mark.parametrize(
     "raw",
     [
         "{this is not json",
         json.dumps({"type": "brand.new.thing", "x": 1}),
-        json.dumps(
-            {
-                "type": "response.output_audio.delta",
-                "response_id": "r",
-                "item_id": "i",
-                "delta": "!!!notbase64!!!",
-                "event_id": "e",
-                "output_index": 0,
-                "content_index": 0,
-            }
-        ),
-        json.dumps(
-            {
-                "type": "response.output_audio.delta",
-                "response_id": "r",
-                "item_id": "i",
-                "delta": "AAAA" + "AQ==",
-                "event_id": "e",
-                "output_index": 0,
-                "content_index": 0,
-            }
-        ),
-        json.dumps(
-            {
-                "type": "response.output_audio.delta",
-                "response_id": "r",
-                "item_id": "i",
-                "delta": "AQ==",
-                "event_id": "e",
-                "output_index": 0,
-                "content_index": 0,
-            }
-        ),
+        audio_delta("!!!notbase64!!!"),
+        audio_delta("AAAA" + "AQ=="),
+        audio_delta("AQ=="),
     ],
     ids=["malformed-json", "unknown-type", "invalid-base64", "bad-padding", "odd-length-pcm"],
 )
