@@ -96,9 +96,15 @@ class Simulator:
         pace: float = 1.0,
         reply_seconds: float | None = None,
         greet: bool = False,
+        dialect: str = "openai",
     ) -> None:
         if reply not in ("tone", "echo"):
             raise ValueError(f'reply must be "tone" or "echo", got {reply!r}')
+        if dialect not in ("openai", "xai"):
+            raise ValueError(f'dialect must be "openai" or "xai", got {dialect!r}')
+        #: ``"xai"``: Grok's flavour — ``conversation.created`` instead of ``session.created``,
+        #: a flat session (``turn_detection`` at its top level) and ``ping`` keepalive events.
+        self.dialect = dialect
         self.token = token
         self.host = host
         self.port = port
@@ -264,8 +270,22 @@ class Simulator:
             ws.transport.pause_reading()
         try:
             session_id = f"sess_sim{conn.index}"
-            conn.session = {"type": "realtime", "id": session_id, "model": "gpt-realtime"}
-            await self._send(conn, {"type": "session.created", "session": dict(conn.session)})
+            if self.dialect == "xai":
+                conn.session = {"id": session_id}
+                await self._send(
+                    conn,
+                    {
+                        "type": "conversation.created",
+                        "conversation": {
+                            "id": f"conv_sim{conn.index}",
+                            "object": "realtime.conversation",
+                        },
+                    },
+                )
+                self._spawn(self._pings(conn))
+            else:
+                conn.session = {"type": "realtime", "id": session_id, "model": "gpt-realtime"}
+                await self._send(conn, {"type": "session.created", "session": dict(conn.session)})
             async for message in ws:
                 if isinstance(message, bytes):
                     await self._error(conn, "binary frames are not supported")
@@ -416,7 +436,17 @@ class Simulator:
             ):
                 conn.response = asyncio.create_task(self._respond(conn))
 
+    async def _pings(self, conn: _Conn) -> None:
+        """xAI sends keepalive ``ping`` events the client must ignore."""
+        with contextlib.suppress(ConnectionClosed):
+            while conn.index in self._conns:
+                await asyncio.sleep(0.5)
+                await self._send(conn, {"type": "ping", "timestamp": int(time.time() * 1000)})
+
     def _turn_detection(self, conn: _Conn) -> dict[str, Any] | None:
+        if self.dialect == "xai" and "turn_detection" in conn.session:
+            td = conn.session["turn_detection"]
+            return td if isinstance(td, dict) else None
         audio = conn.session.get("audio")
         if isinstance(audio, dict):
             inp = audio.get("input")
@@ -679,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reply", choices=("tone", "echo"), default="tone")
     parser.add_argument("--token", default=None, help="accept only this bearer (default: any)")
     parser.add_argument("--greet", action="store_true", help="speak first on every session")
+    parser.add_argument("--dialect", choices=("openai", "xai"), default="openai")
     parser.add_argument("--reply-seconds", type=float, default=None, help="length of replies")
     args = parser.parse_args(argv)
 
@@ -691,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
             pace=args.pace,
             greet=args.greet,
             reply_seconds=args.reply_seconds,
+            dialect=args.dialect,
         )
         async with sim:
             print(f"simulator listening on {sim.url}", flush=True)
