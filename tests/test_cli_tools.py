@@ -1,0 +1,61 @@
+"""``voice-device devices`` and ``voice-device doctor`` on real alsa-lib: what a person setting
+up a Pi runs first, so their output must name what is there and what is wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = Path(sys.executable).parent / "voice-device"
+SYSTEM_ALSA = "/usr/share/alsa/alsa.conf"
+
+
+def alsa_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    conf = tmp_path / "asound.conf"
+    conf.write_text(
+        f'pcm.vd_test_mic {{ type file; slave.pcm "null"; file "/dev/null"; '
+        f'infile "{tmp_path / "in.raw"}"; format "raw"; '
+        'hint { show on; description "voice-device test microphone" } }\n'
+    )
+    (tmp_path / "in.raw").write_bytes(bytes(96000))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "XAI"))}
+    env.update(ALSA_CONFIG_PATH=f"{SYSTEM_ALSA}:{conf}", **extra)
+    return env
+
+
+def test_devices_lists_the_pcms_alsa_knows(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(CLI), "devices"], env=alsa_env(tmp_path), capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    capture = proc.stdout.split("Capture PCMs")[1].split("Playback PCMs")[0]
+    assert "vd_test_mic" in capture
+    assert "null" in proc.stdout.split("Playback PCMs")[1]
+
+
+def test_doctor_names_each_problem_and_its_fix_without_showing_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[audio]\ncapture = "no_such_mic"\nplayback = "null"\n'
+        '[credential]\nenv = "VD_DOCTOR_KEY"\n'
+        f'[control]\nsocket = "{tmp_path / "control.sock"}"\n'
+    )
+    run = [str(CLI), "doctor", "--config", str(config)]
+    env = alsa_env(tmp_path, GPIOZERO_PIN_FACTORY="mock")
+    bad = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    lines = bad.stdout.splitlines()
+    capture = next(i for i, line in enumerate(lines) if "no_such_mic" in line)
+    assert lines[capture].startswith("FAIL") and "fix:" in lines[capture + 1]
+    assert any(line.startswith("ok") and "'null'" in line for line in lines)
+    assert any(line.startswith("ok") and "MockFactory" in line for line in lines)
+    assert any(line.startswith("FAIL") and "VD_DOCTOR_KEY" in line for line in lines)
+
+    config.write_text(config.read_text().replace("no_such_mic", "vd_test_mic"))
+    env["VD_DOCTOR_KEY"] = "sk-doctor-SECRET-1234"
+    good = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0, good.stdout
+    assert "SECRET" not in good.stdout + good.stderr
+    assert "not shown" in good.stdout
