@@ -50,6 +50,7 @@ from .realtime.errors import (
     CredentialSourceError,
     NotConnectedError,
     ProtocolError,
+    VoiceDeviceError,
 )
 from .realtime.events import (
     AppendAudio,
@@ -175,6 +176,10 @@ class SessionStats:
     latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=0))
 
 
+class _Superseded(Exception):
+    """A disconnect() came while a connect was under way: the connect gives up quietly."""
+
+
 class _Closed(Exception):
     """Internal: the connection ended; carries whether to reconnect."""
 
@@ -238,6 +243,8 @@ class RealtimeSession:
         self._reconnector: asyncio.Task[None] | None = None
         self._configured: asyncio.Future[None] | None = None
         self._user_closing = False
+        #: Bumped by disconnect(): a connect that started before it must not finish.
+        self._epoch = 0
         self._expired = False
         self._response_id: str | None = None
         self._speaking = False
@@ -302,6 +309,8 @@ class RealtimeSession:
                 # The stored credential may have been revoked: fetch a new one, once.
                 await self._teardown(1000)
                 await self._open(refresh=True, force_credential=True)
+        except _Superseded:
+            return  # disconnect() came first; it has set the status
         except CredentialSourceError as exc:
             if self.auto_reconnect and not self._user_closing:
                 # The backend is down for now: say so and keep trying with backoff.
@@ -328,9 +337,22 @@ class RealtimeSession:
             if self.status is TransportStatus.CONNECTING:
                 self._set_status(TransportStatus.DISCONNECTED)
             raise
+        except Exception as exc:  # a bad endpoint in a credential, an odd failure mid-setup
+            await self._teardown(1000)
+            error = (
+                exc
+                if isinstance(exc, VoiceDeviceError)
+                else ConnectError(f"{self.model.provider}: connect failed ({type(exc).__name__})")
+            )
+            self._fail(error)
+            raise error from None
 
     async def disconnect(self) -> None:
-        """Close the connection on purpose (code 1000), stop playback; status ``disconnected``."""
+        """Close the connection on purpose (code 1000), stop playback; status ``disconnected``.
+
+        A connect or reconnect still under way is abandoned: it cannot bring the session back.
+        """
+        self._epoch += 1
         self._user_closing = True
         if self._configured is not None and not self._configured.done():
             self._configured.set_exception(_Closed(1000))
@@ -461,9 +483,23 @@ class RealtimeSession:
         return cred
 
     async def _open(self, refresh: bool, force_credential: bool = False) -> None:
+        """Dial, configure, and go ``connected``; on any failure nothing is left open.
+
+        A :meth:`disconnect` while this runs wins: the new socket is closed (1000) and
+        :class:`_Superseded` raised, so a finished handshake cannot revive the session.
+        """
+        epoch = self._epoch
         cred = await self._credential_for_connect(refresh, force_credential)
+        if epoch != self._epoch:
+            raise _Superseded
         self._codec = self.model.codec()
         ws = await self._connector(self.model, cred)
+        if epoch != self._epoch:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(1000), 2.0)
+            raise _Superseded
+        self._received_ms.clear()  # item ids belong to one server session
+        self._tool_names.clear()
         self._ws = ws
         self._expired = False
         self._outbox.clear()
@@ -474,8 +510,8 @@ class RealtimeSession:
         self._configured = loop.create_future()
         self._reader = asyncio.create_task(self._read_loop(ws), name="session-reader")
         self._writer = asyncio.create_task(self._write_loop(ws), name="session-writer")
-        await ws.send(self._codec.encode(UpdateSession(self.config)))
         try:
+            await ws.send(self._codec.encode(UpdateSession(self.config)))
             async with asyncio.timeout(self.connect_timeout):
                 await asyncio.shield(self._configured)
         except TimeoutError:
@@ -483,9 +519,15 @@ class RealtimeSession:
             raise ConnectError(
                 f"{self.model.provider}: no session.updated within {self.connect_timeout:g} s"
             ) from None
-        except _Closed as exc:
+        except (_Closed, websockets.exceptions.ConnectionClosed) as exc:
             await self._teardown(1000)
             raise ConnectError(f"{self.model.provider}: connection closed during setup") from exc
+        except BaseException:  # cancelled (disconnect, a new connect): leave nothing running
+            await self._teardown(1000)
+            raise
+        if epoch != self._epoch:
+            await self._teardown(1000)
+            raise _Superseded
         self.stats.connected_at = time.monotonic()
         self._set_status(TransportStatus.CONNECTED)
 
@@ -560,12 +602,19 @@ class RealtimeSession:
             except CredentialError as exc:
                 self._fail(exc)  # missing key, expired and nothing can renew it: stop, say why
                 return
+            except _Superseded:
+                return  # disconnect() came first
             except ConnectError as exc:
                 self._error("network", str(exc))
                 if self._status is not TransportStatus.RECONNECTING:
                     self._set_status(TransportStatus.RECONNECTING)
-            except Exception as exc:  # a credential backend down, garbage from it, ...
-                self._error("credential", f"could not get a credential: {exc}")
+            except VoiceDeviceError as exc:  # e.g. a credential URL that is not allowed
+                await self._teardown(1000)
+                self._fail(exc)
+                return
+            except Exception as exc:  # unexpected: report the kind, keep trying with backoff
+                await self._teardown(1000)
+                self._error("network", f"reconnect failed: {type(exc).__name__}")
 
     def _connection_lost(self, code: int | None, reason: str) -> None:
         """Called by the reader when the socket ends without us closing it."""

@@ -230,8 +230,11 @@ class Simulator:
         for conn in self._conns.values():
             conn.ws.transport.pause_reading()
 
-    def unstall(self) -> None:
+    def unstall(self, *, existing: bool = True) -> None:
+        """Answer again: new connections, and (``existing``) the stalled ones."""
         self._stalled = False
+        if not existing:
+            return
         for conn in self._conns.values():
             with contextlib.suppress(Exception):
                 conn.ws.transport.resume_reading()
