@@ -111,15 +111,19 @@ class Appliance:
             credential_provider=make_provider(config),
             auto_reconnect=config.behaviour.reconnect,
         )
-        self.playback = AlsaPlayback(playback_config(config), on_fault=self._audio_fault)
+        self.playback = AlsaPlayback(
+            playback_config(config), on_fault=lambda f: self._audio_fault("playback", f)
+        )
         self.capture = AlsaCapture(
-            capture_config(config), on_fault=self._audio_fault, on_frame=self._on_frame
+            capture_config(config),
+            on_fault=lambda f: self._audio_fault("capture", f),
+            on_frame=self._on_frame,
         )
         self._half_duplex = config.audio.half_duplex
         self.session.sink = self.playback
         self.controls: Any = None
         self.volume: Any = None
-        self.faults: dict[str, str] = {}  # device → what is wrong with it now
+        self.faults: dict[str, str] = {}  # capture/playback/gpio → what is wrong with it now
 
     async def run(self, stop: asyncio.Event) -> None:
         config, session = self.config, self.session
@@ -189,13 +193,13 @@ class Appliance:
 
     async def _shutdown(self, control: ControlServer) -> None:
         self.notifier.stopping()
+        if self.controls is not None:  # LEDs off and GPIO released first, whatever follows
+            with contextlib.suppress(Exception):
+                self.controls.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.session.disconnect(), 1.0)
         with contextlib.suppress(Exception):
-            await control.close()
-        if self.controls is not None:
-            with contextlib.suppress(Exception):
-                self.controls.close()
+            await asyncio.wait_for(control.close(), 1.5)
         if self.volume is not None:
             with contextlib.suppress(Exception):
                 self.volume.close()
@@ -225,15 +229,16 @@ class Appliance:
         text = status_text(self.session.status.value, self.session.muted)
         return "; ".join([text, *self.faults.values()])
 
-    def _audio_fault(self, fault: AudioFault) -> None:
+    def _audio_fault(self, role: str, fault: AudioFault) -> None:
+        # Keyed by role: capture and playback may both be "default" and fail apart.
         if fault.kind == "recovered":
-            self.faults.pop(fault.device, None)
-            self.session.set_fault(fault.device, None)
-            log.info("audio device %s is back", fault.device)
+            self.faults.pop(role, None)
+            self.session.set_fault(role, None)
+            log.info("%s device %s is back", role, fault.device)
         else:
-            self.faults[fault.device] = fault.message
+            self.faults[role] = fault.message
             log.error("audio: %s", fault.message)
-            self.session.set_fault(fault.device, fault.message)
+            self.session.set_fault(role, fault.message)
         self.notifier.status(self._status_text())
 
     def _on_notice(self, notice: Notice) -> None:

@@ -115,6 +115,7 @@ class ControlServer:
         self.max_clients = max_clients
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[Any]] = set()
+        self._inode: int | None = None
         self.clients = 0
 
     async def start(self) -> None:
@@ -137,21 +138,24 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, self.mode)
+        self._inode = self.path.lstat().st_ino
         log.info("control socket at %s", self.path)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for task in list(self._clients):
-                task.cancel()
-            for task in list(self._clients):
-                with contextlib.suppress(BaseException):
-                    await task
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 1.0)
-            self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        """Stop serving, drop every client, remove the socket file (only if it is ours)."""
+        if self._server is None:
+            return  # never started (or start failed): the file may be another instance's
+        self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.wait(list(self._clients), timeout=1.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), 1.0)
+        self._server = None
+        with contextlib.suppress(OSError):
+            if self._inode is not None and self.path.lstat().st_ino == self._inode:
+                self.path.unlink()
 
     async def __aenter__(self) -> ControlServer:
         await self.start()
@@ -178,9 +182,13 @@ class ControlServer:
         finally:
             self.clients -= 1
             self._clients.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            transport = writer.transport
+            if transport.get_write_buffer_size() or task.cancelling():
+                transport.abort()  # a client that stopped reading must not hold up shutdown
+            else:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.wait_closed(), 0.5)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()
@@ -229,7 +237,7 @@ class ControlServer:
     async def _handle_line(self, line: bytes) -> tuple[dict[str, Any], bool]:
         try:
             request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return {"ok": False, "error": "malformed JSON: send one JSON object per line"}, False
         if not isinstance(request, dict):
             return {"ok": False, "error": 'expected a JSON object like {"cmd": "status"}'}, False
@@ -278,6 +286,9 @@ class ControlServer:
                     }, False
         except (VoiceDeviceError, ValueError) as exc:
             return {"ok": False, "error": str(exc)}, False
+        except Exception as exc:  # never leave a client without a reply, never crash
+            log.exception("control command %r failed", str(cmd)[:40])
+            return {"ok": False, "error": f"{str(cmd)[:40]} failed: {type(exc).__name__}"}, False
 
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)

@@ -15,16 +15,21 @@ and never the backend's response body (it may hold one).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from .config import Config
 from .realtime.credentials import Credential, parse_credential
 from .realtime.errors import CredentialError, CredentialSourceError
+
+T = TypeVar("T")
 
 Provider = Callable[[], Awaitable[Credential]]
 
@@ -53,11 +58,50 @@ def _read_secret_file(name: str, what: str) -> str:
     return text
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the device token to wherever it points (urllib copies the
+    ``Authorization`` header): refuse it, the 3xx becomes an HTTP error naming the code."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> bytes:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        data: bytes = response.read(1_000_000)
-        return data
+    with _OPENER.open(request, timeout=timeout) as response:
+        data: bytes = response.read(1 << 20)
+    return data
+
+
+async def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking ``fn`` in a daemon thread: unlike the default executor, a shutdown does not
+    wait for it (a credential backend that hangs must not delay SIGTERM)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, name="credential-fetch", daemon=True).start()
+    return await future
 
 
 def make_provider(config: Config) -> Provider:
@@ -100,11 +144,14 @@ def make_provider(config: Config) -> Provider:
             headers["Authorization"] = f"Bearer {device_token}"
         where = source.url.split("?", 1)[0]
         try:
-            raw = await asyncio.to_thread(_post_json, source.url, body, headers, source.timeout_s)
+            raw = await _in_daemon_thread(_post_json, source.url, body, headers, source.timeout_s)
         except urllib.error.HTTPError as exc:
             # 401/403: the device token is refused, retrying will not help; the rest may pass.
-            kind = CredentialError if exc.code in (401, 403) else CredentialSourceError
-            raise kind(f"credential.url: {where} answered HTTP {exc.code}") from None
+            # A redirect is refused (it would carry the device token elsewhere): fix the URL.
+            final = exc.code in (401, 403) or 300 <= exc.code < 400
+            kind = CredentialError if final else CredentialSourceError
+            note = " (redirects are not followed)" if 300 <= exc.code < 400 else ""
+            raise kind(f"credential.url: {where} answered HTTP {exc.code}{note}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise CredentialSourceError(f"credential.url: {where} unreachable ({reason})") from None

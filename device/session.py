@@ -176,6 +176,10 @@ class SessionStats:
     latencies: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=0))
 
 
+#: Non-audio events queued for a stalled socket before send_message refuses more.
+MAX_PENDING_EVENTS = 256
+
+
 class _Superseded(Exception):
     """A disconnect() came while a connect was under way: the connect gives up quietly."""
 
@@ -394,6 +398,10 @@ class RealtimeSession:
         if not isinstance(text, str) or not text.strip():
             raise ValueError("send_message: text must be a non-empty string")
         self._require_connected("send_message")
+        if len(self._outbox) - self._outbox_audio >= MAX_PENDING_EVENTS:
+            raise NotConnectedError(
+                "send_message: the model connection is not taking messages (stalled); try again"
+            )
         self._send(SendUserText(text))
         self._send(CreateResponse())
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from device.control import ControlServer, request
+from device.realtime.errors import VoiceDeviceError
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession
 
@@ -133,3 +134,39 @@ async def test_refuses_to_replace_a_live_socket(
     session, path, _ = served
     with pytest.raises(Exception, match="in use"):
         await ControlServer(session, path).start()
+
+
+async def test_a_subscriber_that_stops_reading_cannot_hold_up_shutdown(tmp_path: Path) -> None:
+    session = RealtimeSession(OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"))
+    path = tmp_path / "control.sock"
+    server = ControlServer(session, path)
+    await server.start()
+    # A frozen kiosk: subscribes, then never reads while events pile up.
+    import socket
+
+    frozen = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    frozen.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    frozen.connect(str(path))
+    frozen.sendall(b'{"cmd":"subscribe"}\n')
+    await asyncio.sleep(0.1)
+    for i in range(20000):
+        session.mute() if i % 2 else session.unmute()
+        if i % 500 == 0:
+            await asyncio.sleep(0)
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(server.close(), 5)
+    assert asyncio.get_running_loop().time() - started < 2.5
+    assert not path.exists()
+    frozen.close()
+
+
+async def test_a_second_instance_that_fails_leaves_the_live_socket_alone(
+    served: tuple[RealtimeSession, Path, ControlServer],
+) -> None:
+    session, path, _ = served
+    second = ControlServer(session, path)
+    with pytest.raises(VoiceDeviceError, match="in use"):
+        await second.start()
+    await second.close()  # its cleanup, as the service's finally block runs it
+    assert path.exists()
+    assert (await asyncio.to_thread(request, path, {"cmd": "status"}, 5))["ok"]

@@ -75,3 +75,22 @@ def test_credential_is_frozen() -> None:
     cred = Credential.api_key(SECRET)
     with pytest.raises(AttributeError):
         cred.secret = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"kind": "token", "token": "t", "expiresAt": 1e300}, "expiresAt"),
+        (
+            {"kind": "url", "url": "ws://evil.example.com/rt?k=v", "expiresAt": "2030-01-01"},
+            "loopback",
+        ),
+        ({"kind": "url", "url": "wss://host:99999/rt", "expiresAt": "2030-01-01"}, "valid URL"),
+    ],
+)
+def test_hostile_credentials_are_refused_with_a_credential_error(
+    value: dict[str, object], message: str
+) -> None:
+    with pytest.raises(CredentialError, match=message) as info:
+        parse_credential(value)
+    assert "k=v" not in str(info.value)

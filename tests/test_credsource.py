@@ -128,3 +128,47 @@ async def test_url_source_down_is_a_clear_error() -> None:
     config = parse_config('[credential]\nsource = "url"\nurl = "http://127.0.0.1:9/cred"')
     with pytest.raises(CredentialError, match="unreachable"):
         await make_provider(config)()
+
+
+async def test_url_source_never_follows_a_redirect_with_the_device_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path.startswith("/elsewhere"):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+                return
+            self.send_response(302)
+            self.send_header(
+                "Location", f"http://127.0.0.1:{self.server.server_address[1]}/elsewhere"
+            )
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST  # urllib turns a redirected POST into a GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("DEVICE_TOKEN", DEVICE)
+        url = f"http://127.0.0.1:{server.server_address[1]}/realtime/credential"
+        config = parse_config(
+            f'[credential]\nsource = "url"\nurl = "{url}"\ndevice_token_env = "DEVICE_TOKEN"'
+        )
+        with pytest.raises(CredentialError, match="HTTP 302") as info:
+            await make_provider(config)()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path for path, _ in seen] == ["/realtime/credential"], "the redirect was followed"
+    assert "SECRET" not in str(info.value)

@@ -251,8 +251,11 @@ class AlsaCapture:
             self._wakeup.set()
         thread = self._thread
         if thread is not None and thread.is_alive():
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, thread.join, 2.0)
+            # Poll rather than join in the default executor: a wedged ALSA read must not make
+            # the interpreter wait for an executor thread at exit.
+            deadline = time.monotonic() + 2.0
+            while thread.is_alive() and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
             if thread.is_alive():
                 log.warning("capture thread for %r did not stop in time", self.config.device)
 

@@ -93,7 +93,10 @@ def _parse_expiry(value: Any) -> datetime:
             ) from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         # Unix seconds, as some backends send (OpenAI client_secrets answer expires_at so).
-        dt = datetime.fromtimestamp(value, UTC)
+        try:
+            dt = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise CredentialError(f"credential.expiresAt: {value!r} is not a usable time") from None
     else:
         raise CredentialError(
             f"credential.expiresAt: expected an ISO-8601 string or datetime, "
@@ -135,5 +138,12 @@ def parse_credential(value: Credential | Mapping[str, Any]) -> Credential:
             raise CredentialError(
                 f"credential.url: expected a ws:// or wss:// URL, got scheme {scheme!r}"
             )
+        try:
+            host = urlsplit(secret.strip()).hostname or ""
+            urlsplit(secret.strip()).port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            raise CredentialError("credential.url: not a valid URL") from None
+        if scheme == "ws" and host not in ("127.0.0.1", "::1", "localhost"):
+            raise CredentialError("credential.url: plain ws:// is only allowed to a loopback host")
         return Credential("url", secret.strip(), expires)
     return Credential("token", secret.strip(), expires)
