@@ -33,7 +33,10 @@ OPEN_TIMEOUT = 10.0
 
 def _where(url: str) -> str:
     parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port out of range: the connect itself will say so
+        port = ""
     return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
