@@ -396,6 +396,7 @@ class AlsaPlayback:
         period = c.period_frames
         period_s = c.period_ms / 1000
         in_chunk = MODEL_RATE * c.period_ms // 1000
+        max_chunk = 2 * in_chunk
         buffer_size = int(pcm.info()["buffer_size"])
         threshold = MODEL_RATE * c.start_threshold_ms // 1000
         resampler: Any = None
@@ -463,9 +464,12 @@ class AlsaPlayback:
                         or self._head_samples(item) >= threshold
                         or now - self._last_play >= self._start_timeout_s
                     ):
-                        if len(samples) > in_chunk:
-                            chunk = samples[:in_chunk]
-                            self._pending[0] = (item, samples[in_chunk:], t_play)
+                        # Up to two periods per write: each write through the pulse plugin
+                        # costs about as much as the audio it carries (measured), and the
+                        # audio waits in ALSA instead of here, so latency is unchanged.
+                        if len(samples) > max_chunk:
+                            chunk = samples[:max_chunk]
+                            self._pending[0] = (item, samples[max_chunk:], t_play)
                         else:
                             chunk = samples
                             self._pending.popleft()
@@ -501,8 +505,17 @@ class AlsaPlayback:
                 if carry_n == 0:
                     continue
             if carry_n == 0:
-                # Nothing to write: wait for play(), interrupt(), or the start timeout.
-                wake.wait(period_s / 2 if (queued or waiting) else 0.25)
+                # Nothing to write: wait for play(), interrupt(), or the start timeout. While
+                # ALSA drains, the position is projected on the clock (_position), so look at
+                # avail() again only around when the buffer should run out: every wake-up
+                # costs CPU (an avail() through the pulse plugin is not cheap).
+                if waiting:
+                    timeout = period_s / 2
+                elif queued:
+                    timeout = min(max(queued / rate - period_s, period_s / 2), 0.2)
+                else:
+                    timeout = 0.25
+                wake.wait(timeout)
                 wake.clear()
                 continue
             if carry_gen != self._gen:
