@@ -31,6 +31,7 @@ MODULES: list[tuple[str, dict[str, object], dict[str, object]]] = [
     ("button_latency", {"presses": 400}, {"presses": 100}),
     ("bargein", {"rounds": 10}, {"rounds": 3}),
     ("service", {"seconds": 60.0}, {"seconds": 15.0}),
+    ("service", {"seconds": 60.0, "period_ms": 40}, {"seconds": 15.0, "period_ms": 40}),
 ]
 
 

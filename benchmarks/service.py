@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import socket
 import subprocess
@@ -62,19 +63,20 @@ class Notify:
                     return time.monotonic()
 
 
-def write_config(directory: Path, url: str) -> Path:
+def write_config(directory: Path, url: str, period_ms: int = 20) -> Path:
     config = directory / "config.toml"
     config.write_text(
         f'[model]\nurl = "{url}"\n'
         f'[credential]\nsource = "env"\nenv = "{KEY_ENV}"\n'
         '[audio]\ncapture = "pulse_capture"\nplayback = "pulse_playback"\nrate = 48000\n'
+        f"period_ms = {period_ms}\n"
         f'[control]\nsocket = "{directory / "control.sock"}"\n'
         "[behaviour]\nautoconnect = true\nearcons = false\n"
     )
     return config
 
 
-async def measure(seconds: float) -> list[Row]:
+async def measure(seconds: float, period_ms: int = 20) -> list[Row]:
     rows: list[Row] = []
     with (
         tempfile.TemporaryDirectory(prefix="vd-bench-") as tmp,
@@ -88,7 +90,7 @@ async def measure(seconds: float) -> list[Row]:
             env["NOTIFY_SOCKET"] = str(notify.path)
             started = time.monotonic()
             service = subprocess.Popen(
-                [str(CLI), "run", "--config", str(write_config(directory, sim.url))],
+                [str(CLI), "run", "--config", str(write_config(directory, sim.url, period_ms))],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -187,15 +189,19 @@ async def reconnect_time(sim: Simulator, rounds: int = 10) -> Row:
     )
 
 
-def rows(seconds: float = 60.0) -> list[Row]:
-    return asyncio.run(measure(seconds))
+def rows(seconds: float = 60.0, period_ms: int = 20) -> list[Row]:
+    rows = asyncio.run(measure(seconds, period_ms))
+    if period_ms != 20:
+        rows = [dataclasses.replace(r, name=f"{r.name} [period_ms = {period_ms}]") for r in rows]
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--period-ms", type=int, default=20, help="the service's audio.period_ms")
     args = parser.parse_args()
-    print(table(rows(args.seconds)))
+    print(table(rows(args.seconds, args.period_ms)))
 
 
 if __name__ == "__main__":
