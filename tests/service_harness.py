@@ -16,12 +16,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from notify_listener import NotifyListener
+from waiting import until
 
 from device.audio.pulse import PrivatePulse
 from device.control import request, stream_events
@@ -70,14 +70,6 @@ class Service:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         raise AssertionError("no VmRSS")
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 def appends(sim: Simulator, conn: int | None = None) -> int:

@@ -14,13 +14,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from gpiozero import Button
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
+from waiting import until
 from websockets.asyncio.client import ClientConnection
 
 from device.controls import (
@@ -107,14 +108,6 @@ class CountingVolume:
 
     def down(self) -> None:
         self.downs += 1
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not reached in {timeout} s: {what}")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from openai_conformance import validate_client
+from waiting import until
 
 from device.data import DIR as DATA_DIR
 from device.realtime import AuthError, ConfigError, CredentialError, NotConnectedError
@@ -97,14 +98,6 @@ async def sim() -> AsyncIterator[Simulator]:
 
 def sent(sim: Simulator, kind: str) -> list[dict[str, Any]]:
     return [e for e in sim.received if e.get("type") == kind]
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 async def test_connect_reports_connecting_then_connected_and_configures_session(

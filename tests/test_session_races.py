@@ -5,12 +5,12 @@ status must end true and no second connection may be left streaming."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from waiting import until
 
 from device.realtime.credentials import Credential
 from device.realtime.models import OpenAIRealtimeModel
@@ -24,14 +24,6 @@ FRAME = bytes(960)
 
 def fresh() -> Credential:
     return Credential("token", TOKEN, datetime.now(UTC) + timedelta(minutes=30))
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def session_tasks() -> int:

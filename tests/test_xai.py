@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from waiting import until
 
 from device.data import QUESTION
 from device.realtime.events import SessionConfig
@@ -26,14 +26,6 @@ TOKEN = "xai-test-SECRET-42"
 def credential() -> dict[str, Any]:
     expires = datetime.now(UTC) + timedelta(minutes=30)
     return {"kind": "token", "token": TOKEN, "expiresAt": expires.isoformat()}
-
-
-async def until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -34,9 +34,7 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-async def service(
-    pulse: PrivatePulse, sim: Simulator, tmp_path: Path
-) -> AsyncIterator[Service]:
+async def service(pulse: PrivatePulse, sim: Simulator, tmp_path: Path) -> AsyncIterator[Service]:
     async with running_service(pulse, sim, tmp_path) as s:
         yield s
 
@@ -53,8 +51,16 @@ def speech_raw(path: Path) -> Path:
 
 def speak_into_mic(pulse: PrivatePulse, raw: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        ["pacat", "--playback", "--device=cap", "--raw", "--format=s16le", "--rate=48000",
-         "--channels=1", str(raw)],
+        [
+            "pacat",
+            "--playback",
+            "--device=cap",
+            "--raw",
+            "--format=s16le",
+            "--rate=48000",
+            "--channels=1",
+            str(raw),
+        ],
         env=pulse.pa_env(),
     )
 
@@ -109,9 +115,7 @@ async def test_spoken_question_is_answered_on_the_speaker(
         player.wait(10)
     assert any(e["type"] == "input_audio_buffer.speech_started" for e in sim.sent)
     await until(
-        lambda: any(
-            e.get("event") == "transcript" and e["role"] == "user" for e in service.events
-        ),
+        lambda: any(e.get("event") == "transcript" and e["role"] == "user" for e in service.events),
         what="user transcript event",
     )
     await asyncio.sleep(2.5)  # the 2 s answer plays out
@@ -130,8 +134,10 @@ async def test_reconnects_after_a_drop_and_audio_flows_again(
     await until(lambda: service.statuses()[-1:] == ["connected"], what="connected")
     await until(lambda: appends(sim, 0) > 5, what="audio on the first connection")
     await sim.drop(code=1006)
-    await until(lambda: service.statuses()[-2:] == ["reconnecting", "connected"],
-                what="reconnecting then connected")
+    await until(
+        lambda: service.statuses()[-2:] == ["reconnecting", "connected"],
+        what="reconnecting then connected",
+    )
     await until(lambda: appends(sim, 1) > 5, what="audio on the new connection")
     assert (await service.cmd("status"))["status"] == "connected"
 
@@ -156,8 +162,10 @@ async def test_sigterm_mid_response_exits_cleanly(service: Service, sim: Simulat
     assert (await service.cmd("connect"))["ok"]
     await until(lambda: service.statuses()[-1:] == ["connected"], what="connected")
     assert (await service.cmd("send_message", text="Tell me a story"))["ok"]
-    await until(lambda: any(e["type"] == "response.output_audio.delta" for e in sim.sent),
-                what="the reply is streaming")
+    await until(
+        lambda: any(e["type"] == "response.output_audio.delta" for e in sim.sent),
+        what="the reply is streaming",
+    )
     t0 = time.monotonic()
     service.proc.send_signal(signal.SIGTERM)
     code = await asyncio.to_thread(service.proc.wait, 5)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from waiting import until
 
 from device.realtime import AuthError, CredentialError, CredentialSourceError
 from device.realtime.credentials import Credential
@@ -42,14 +42,6 @@ class Watch:
 
     def errors(self) -> list[ErrorNotice]:
         return [n for n in self.notices if isinstance(n, ErrorNotice)]
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
