@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from gpiozero import Button
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
+from recorder import Recorder
 from waiting import until
 from websockets.asyncio.client import ClientConnection
 
@@ -34,7 +35,7 @@ from device.earcons import earcon
 from device.realtime.credentials import Credential
 from device.realtime.events import SessionConfig
 from device.realtime.models import OpenAIRealtimeModel, RealtimeModel
-from device.realtime.notices import MuteChanged, Notice, SpeakingChanged, StatusChanged
+from device.realtime.notices import Notice, SpeakingChanged, StatusChanged
 from device.realtime.status import TransportStatus
 from device.session import RealtimeSession, ReconnectPolicy
 from device.simulator import Simulator
@@ -74,20 +75,6 @@ class Gate:
     async def connector(self, model: RealtimeModel, cred: Credential) -> ClientConnection:
         await self.opened.wait()
         return await open_connection(model, cred)
-
-
-class Recorder:
-    """Every notice, with the value of a few pins at the moment it was delivered."""
-
-    def __init__(self, session: RealtimeSession) -> None:
-        self.notices: list[Notice] = []
-        session.subscribe(self.notices.append)
-
-    def statuses(self) -> list[str]:
-        return [n.status.value for n in self.notices if isinstance(n, StatusChanged)]
-
-    def mutes(self) -> list[bool]:
-        return [n.muted for n in self.notices if isinstance(n, MuteChanged)]
 
 
 class EarconRecorder:

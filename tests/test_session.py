@@ -12,16 +12,14 @@ from typing import Any
 
 import pytest
 from openai_conformance import validate_client
+from recorder import Recorder
 from waiting import until
 
 from device.data import DIR as DATA_DIR
 from device.realtime import AuthError, ConfigError, CredentialError, NotConnectedError
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import (
-    ErrorNotice,
     MuteChanged,
-    Notice,
-    StatusChanged,
     TranscriptNotice,
 )
 from device.session import RealtimeSession, ReconnectPolicy, ToolRegistry
@@ -76,18 +74,6 @@ class ClockSink:
         self.current = None
         self.interrupts += 1
         return item, heard
-
-
-class Recorder:
-    def __init__(self, session: RealtimeSession) -> None:
-        self.notices: list[Notice] = []
-        session.subscribe(self.notices.append)
-
-    def statuses(self) -> list[str]:
-        return [n.status.value for n in self.notices if isinstance(n, StatusChanged)]
-
-    def errors(self) -> list[ErrorNotice]:
-        return [n for n in self.notices if isinstance(n, ErrorNotice)]
 
 
 @pytest.fixture

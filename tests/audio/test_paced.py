@@ -93,24 +93,32 @@ def test_interrupt_silences_within_a_period_and_played_ms_is_what_the_sink_got(
     assert result["stats"]["interrupts"] == 1
 
 
-def test_underrun_in_the_middle_of_an_item_is_counted_and_recovered(
-    tmp_path: Path, pulse_factory: Any
-) -> None:
+def _play_tone(tmp_path: Path, pulse_factory: Any, **spec: Any) -> dict[str, Any]:
+    """0.6 s of tone through AlsaPlayback on the paced PulseAudio sink, 100 ms chunks."""
     pcm_in = tmp_path / "tone.raw"
     pcm_in.write_bytes(_tone(0.6))
     pulse = pulse_factory()
-    result = run_scenario(
-        {
-            "kind": "playback",
-            "device": "pulse_playback",
-            "rate": 48000,
-            "channels": 2,
-            "input": str(pcm_in),
-            "chunk_bytes": 4800,
-            "gap_after_bytes": 14400,  # 300 ms, then the network "stalls"
-            "gap_s": 0.8,
-        },
-        pulse.alsa_config_path,
+    scenario = {
+        "kind": "playback",
+        "device": "pulse_playback",
+        "rate": 48000,
+        "channels": 2,
+        "input": str(pcm_in),
+        "chunk_bytes": 4800,
+        **spec,
+    }
+    result: dict[str, Any] = run_scenario(scenario, pulse.alsa_config_path)
+    return result
+
+
+def test_underrun_in_the_middle_of_an_item_is_counted_and_recovered(
+    tmp_path: Path, pulse_factory: Any
+) -> None:
+    result = _play_tone(
+        tmp_path,
+        pulse_factory,
+        gap_after_bytes=14400,  # 300 ms, then the network "stalls"
+        gap_s=0.8,
     )
     assert result["stats"]["underruns"] >= 1
     assert result["faults"] == []
@@ -128,21 +136,11 @@ def test_replies_and_earcons_that_end_normally_are_not_underruns(
 ) -> None:
     """The stream running dry after an item, or between two earcons, is a normal stop: a log
     full of underrun warnings after every reply would hide the real ones."""
-    pcm_in = tmp_path / "tone.raw"
-    pcm_in.write_bytes(_tone(0.6))
-    pulse = pulse_factory()
-    result = run_scenario(
-        {
-            "kind": "playback",
-            "device": "pulse_playback",
-            "rate": 48000,
-            "channels": 2,
-            "input": str(pcm_in),
-            "chunk_bytes": 4800,
-            "chunk_pause_s": 0.05,  # 100 ms of audio every 50 ms, as the network delivers it
-            "earcons_after": ["mute", "unmute", "connect"],
-        },
-        pulse.alsa_config_path,
+    result = _play_tone(
+        tmp_path,
+        pulse_factory,
+        chunk_pause_s=0.05,  # 100 ms of audio every 50 ms, as the network delivers it
+        earcons_after=["mute", "unmute", "connect"],
     )
     assert result["stats"]["underruns"] == 0
     assert result["played_ms"] >= 580

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from recorder import Recorder
 from waiting import until
 
 from device.realtime import AuthError, CredentialError, CredentialSourceError
 from device.realtime.credentials import Credential
 from device.realtime.models import OpenAIRealtimeModel
-from device.realtime.notices import ErrorNotice, Notice, StatusChanged
 from device.session import RealtimeSession, ReconnectPolicy
 from device.simulator import Simulator
 
@@ -30,18 +30,6 @@ FRAME = bytes(960)
 
 def fresh(token: str = TOKEN, minutes: float = 30) -> Credential:
     return Credential("token", token, datetime.now(UTC) + timedelta(minutes=minutes))
-
-
-class Watch:
-    def __init__(self, session: RealtimeSession) -> None:
-        self.notices: list[Notice] = []
-        session.subscribe(self.notices.append)
-
-    def statuses(self) -> list[str]:
-        return [n.status.value for n in self.notices if isinstance(n, StatusChanged)]
-
-    def errors(self) -> list[ErrorNotice]:
-        return [n for n in self.notices if isinstance(n, ErrorNotice)]
 
 
 @pytest.fixture
@@ -79,7 +67,7 @@ async def test_server_drop_mid_response_reconnects_and_audio_flows_again(
     sim: Simulator, code: int
 ) -> None:
     session = make_session(sim)
-    watch = Watch(session)
+    watch = Recorder(session)
     await session.connect()
     await session.send_message("talk for a while")
     await sim.wait_for("response.create")
@@ -121,7 +109,7 @@ async def test_handshake_auth_failure_refetches_once_then_closed_without_storm(
         return fresh()
 
     session = make_session(sim, provider)
-    watch = Watch(session)
+    watch = Recorder(session)
     await session.connect()
     sim.reject_next(status, count=100)
     await sim.drop(code=1006)
@@ -153,7 +141,7 @@ async def test_expired_credential_from_source_is_refreshed_before_connect(sim: S
 
 async def test_expired_explicit_credential_is_refused_clearly(sim: Simulator) -> None:
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
-    watch = Watch(session)
+    watch = Recorder(session)
     with pytest.raises(CredentialError, match="expired"):
         await session.connect(fresh(minutes=-5))
     assert session.status == "closed" and watch.errors()[-1].code == "credential"
@@ -173,7 +161,7 @@ async def test_credential_source_down_keeps_retrying_then_heals(sim: Simulator) 
         return fresh()
 
     session = make_session(sim, flaky)
-    watch = Watch(session)
+    watch = Recorder(session)
     session._credential = None
     await session.connect()
     session._credential = None  # force a fetch on reconnect
@@ -185,7 +173,7 @@ async def test_credential_source_down_keeps_retrying_then_heals(sim: Simulator) 
 
 async def test_session_expired_error_renews_the_session(sim: Simulator) -> None:
     session = make_session(sim)
-    watch = Watch(session)
+    watch = Recorder(session)
     await session.connect()
     await sim.expire_session()
     await until(lambda: watch.statuses()[-2:] == ["reconnecting", "connected"])
@@ -233,7 +221,7 @@ async def test_bad_events_are_reported_and_the_session_carries_on(sim: Simulator
 
 async def test_frame_over_max_size_reconnects_cleanly(sim: Simulator) -> None:
     session = make_session(sim)
-    watch = Watch(session)
+    watch = Recorder(session)
     await session.connect()
     await sim.send_raw("x" * (17 * 1024 * 1024))
     await until(lambda: watch.statuses()[-2:] == ["reconnecting", "connected"], timeout=20)
@@ -249,7 +237,7 @@ async def test_ping_timeout_when_server_stops_answering(sim: Simulator) -> None:
         reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
         connector=_fast_ping_connector,
     )
-    watch = Watch(session)
+    watch = Recorder(session)
     await session.connect()
     sim.stall()
     await until(lambda: "reconnecting" in watch.statuses(), timeout=10)
@@ -293,7 +281,7 @@ async def test_credential_source_down_at_first_connect_retries_instead_of_giving
         return fresh()
 
     session = make_session(sim, down_then_up)
-    watch = Watch(session)
+    watch = Recorder(session)
     await session.connect()  # returns: the retries run in the background
     await until(lambda: session.status == "connected")
     assert watch.statuses()[:2] == ["connecting", "reconnecting"]
@@ -312,7 +300,7 @@ async def test_missing_key_in_the_source_is_closed_not_retried(sim: Simulator) -
         raise CredentialError("credential.env: environment variable OPENAI_API_KEY is not set")
 
     session = make_session(sim, no_key)
-    watch = Watch(session)
+    watch = Recorder(session)
     with pytest.raises(CredentialError, match="OPENAI_API_KEY"):
         await session.connect()
     await asyncio.sleep(0.3)
