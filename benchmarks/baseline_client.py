@@ -46,7 +46,7 @@ async def main() -> None:
         format=alsaaudio.PCM_FORMAT_S16_LE,
         periodsize=480,
     )
-    client = AsyncOpenAI(api_key="sk-baseline", base_url=args.base_url)
+    client = AsyncOpenAI(api_key="fake-baseline", base_url=args.base_url)
     deadline = time.monotonic() + args.seconds
     async with client.realtime.connect(model="gpt-realtime") as conn:
         await conn.session.update(

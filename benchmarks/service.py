@@ -29,7 +29,7 @@ from device.simulator import Simulator
 
 CLI = Path(sys.executable).parent / "voice-device"
 KEY_ENV = "VOICE_DEVICE_BENCH_KEY"
-BEARER = "sk-bench"  # not a secret: the simulator accepts any key
+BEARER = "fake-bench"  # not a secret: the simulator accepts any key
 TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -123,7 +123,6 @@ class Appliance:
         self.session.sink = self.playback
         self.controls: Any = None
         self.volume: Any = None
-        self.faults: dict[str, str] = {}  # capture/playback/gpio → what is wrong with it now
 
     async def run(self, stop: asyncio.Event) -> None:
         config, session = self.config, self.session
@@ -178,7 +177,6 @@ class Appliance:
         except Exception as exc:  # no GPIO chip, no pin factory, permission denied, ...
             message = f"GPIO unavailable, buttons and LEDs are off: {type(exc).__name__}: {exc}"
             log.error("%s (use the control socket, or fix GPIO and restart)", message)
-            self.faults["gpio"] = message
             self.session.set_fault("gpio", message, code="gpio")
             return None
 
@@ -227,16 +225,14 @@ class Appliance:
 
     def _status_text(self) -> str:
         text = status_text(self.session.status.value, self.session.muted)
-        return "; ".join([text, *self.faults.values()])
+        return "; ".join([text, *self.session.faults.values()])
 
     def _audio_fault(self, role: str, fault: AudioFault) -> None:
         # Keyed by role: capture and playback may both be "default" and fail apart.
         if fault.kind == "recovered":
-            self.faults.pop(role, None)
             self.session.set_fault(role, None)
             log.info("%s device %s is back", role, fault.device)
         else:
-            self.faults[role] = fault.message
             log.error("audio: %s", fault.message)
             self.session.set_fault(role, fault.message)
         self.notifier.status(self._status_text())

@@ -30,7 +30,7 @@ from device.simulator import Simulator
 CLI = Path(sys.executable).parent / "voice-device"
 KEY_ENV = "VOICE_DEVICE_E2E_KEY"
 #: What the service is given as its API key; tests assert it never reaches the log.
-TOKEN = "sk-e2e-SECRET-0123456789abcdef"
+TOKEN = "fake-e2e-SECRET-0123456789abcdef"
 
 
 class Service:

@@ -54,7 +54,7 @@ def test_doctor_names_each_problem_and_its_fix_without_showing_the_key(tmp_path:
     assert any(line.startswith("FAIL") and "VD_DOCTOR_KEY" in line for line in lines)
 
     config.write_text(config.read_text().replace("no_such_mic", "vd_test_mic"))
-    env["VD_DOCTOR_KEY"] = "sk-doctor-SECRET-1234"
+    env["VD_DOCTOR_KEY"] = "fake-doctor-SECRET-1234"
     good = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
     assert good.returncode == 0, good.stdout
     assert "SECRET" not in good.stdout + good.stderr

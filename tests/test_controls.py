@@ -41,7 +41,7 @@ from device.session import RealtimeSession, ReconnectPolicy
 from device.simulator import Simulator
 from device.transport import open_connection
 
-TOKEN = "sk-test-controls-0123456789"
+TOKEN = "fake-test-controls-0123456789"
 CONNECT, MUTE, TALK, VOL_UP, VOL_DOWN = 17, 27, 24, 5, 6
 STATUS_LED, MUTE_LED, ACTIVITY_LED = 22, 23, 25
 FRAME = bytes(960)  # 20 ms of silence, 24 kHz mono s16le

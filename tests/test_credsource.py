@@ -15,7 +15,7 @@ from device.config import parse_config
 from device.credsource import make_provider
 from device.realtime import CredentialError
 
-KEY = "sk-proj-SECRET-credential-0123456789"
+KEY = "fake-proj-SECRET-credential-0123456789"
 DEVICE = "device-SECRET-bearer-42"
 
 

@@ -254,13 +254,13 @@ def test_install_then_uninstall_in_a_throwaway_root(staged: Path) -> None:
 
     # a second run upgrades in place and keeps what the user changed
     config.write_text('[audio]\ncapture = "plughw:CARD=seeed2micvoicec,DEV=0"\n')
-    key.write_text("sk-test-not-a-real-key\n")
+    key.write_text("fake-test-not-a-real-key\n")
     again = run(INSTALL, "--root", str(root), env=install_env(root))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "keeping /etc/voice-device/config.toml" in again.stdout
     assert "seeed2micvoicec" in config.read_text()
-    assert key.read_text() == "sk-test-not-a-real-key\n"
-    assert "sk-test" not in again.stdout + again.stderr
+    assert key.read_text() == "fake-test-not-a-real-key\n"
+    assert "fake-test" not in again.stdout + again.stderr
 
     # uninstall keeps config, key and user ...
     result = run(UNINSTALL, "--root", str(root))

@@ -26,7 +26,7 @@ from device.session import RealtimeSession, ReconnectPolicy, ToolRegistry
 from device.simulator import Simulator
 
 AUDIO = DATA_DIR
-TOKEN = "sk-test-SECRET-abcdef0123456789"
+TOKEN = "fake-test-SECRET-abcdef0123456789"
 FRAME_BYTES = 960  # 20 ms at 24 kHz mono s16le
 SILENCE = bytes(FRAME_BYTES)
 
@@ -265,10 +265,10 @@ async def test_handshake_401_is_a_clear_auth_error_and_closed(sim: Simulator) ->
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     rec = Recorder(session)
     with pytest.raises(AuthError, match="401") as info:
-        await session.connect(credential(token="sk-wrong-SECRET-999"))
+        await session.connect(credential(token="fake-wrong-SECRET-999"))
     assert session.status == "closed"
     assert rec.errors()[-1].code == "auth"
-    assert "sk-wrong-SECRET-999" not in str(info.value)
+    assert "fake-wrong-SECRET-999" not in str(info.value)
     assert all("SECRET" not in e.message for e in rec.errors())
 
 

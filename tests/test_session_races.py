@@ -18,7 +18,7 @@ from device.session import RealtimeSession, ReconnectPolicy
 from device.simulator import Simulator
 from device.transport import open_connection
 
-TOKEN = "sk-race-SECRET-1"
+TOKEN = "fake-race-SECRET-1"
 FRAME = bytes(960)
 
 

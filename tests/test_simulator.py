@@ -21,7 +21,7 @@ from device.data import DIR as DATA_DIR
 from device.simulator import Simulator, main
 
 AUDIO = DATA_DIR
-TOKEN = "sk-sim-SECRET-0000"
+TOKEN = "fake-sim-SECRET-0000"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -197,22 +197,6 @@ class AlsaCapture:
     # ---------------------------------------------------------------- public surface
 
     @property
-    def frames_captured(self) -> int:
-        return self.stats.frames
-
-    @property
-    def dropped(self) -> int:
-        return self.stats.dropped
-
-    @property
-    def overruns(self) -> int:
-        return self.stats.overruns
-
-    @property
-    def faults(self) -> int:
-        return self.stats.faults
-
-    @property
     def faulted(self) -> bool:
         """True while the device is missing and the thread is retrying."""
         return self._faulted

@@ -24,7 +24,7 @@ from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession, ReconnectPolicy
 from device.simulator import Simulator
 
-TOKEN = "sk-fault-SECRET-7777777777777777"
+TOKEN = "fake-fault-SECRET-7777777777777777"
 FRAME = bytes(960)
 
 
