@@ -190,10 +190,10 @@ async def reconnect_time(sim: Simulator, rounds: int = 10) -> Row:
 
 
 def rows(seconds: float = 60.0, period_ms: int = 20) -> list[Row]:
-    rows = asyncio.run(measure(seconds, period_ms))
-    if period_ms != 20:
-        rows = [dataclasses.replace(r, name=f"{r.name} [period_ms = {period_ms}]") for r in rows]
-    return rows
+    measured = asyncio.run(measure(seconds, period_ms))
+    if period_ms == 20:
+        return measured
+    return [dataclasses.replace(r, name=f"{r.name} [period_ms = {period_ms}]") for r in measured]
 
 
 def main() -> None:
