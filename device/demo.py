@@ -174,7 +174,7 @@ class Demo:
                 # alsa-lib reads its configuration at the first PCM this process opens.
                 os.environ["ALSA_CONFIG_PATH"] = pulse.alsa_config_path
             try:
-                async with Simulator(pace=1.0) as sim:
+                async with Simulator(pace=1.0, lead_ms=400) as sim:
                     self.say("model", f"simulator listening on {sim.url}")
                     factory = MockFactory(pin_class=MockPWMPin)
                     return await self._script(sim, factory, pulse, directory)

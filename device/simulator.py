@@ -83,7 +83,9 @@ class Simulator:
 
     ``token`` None accepts any bearer. ``reply`` is ``"tone"`` (synthetic speech) or ``"echo"``
     (the user's committed audio played back). ``pace`` 1.0 streams reply audio at real time,
-    2.0 twice as fast, 0 as fast as the socket takes it.
+    2.0 twice as fast, 0 as fast as the socket takes it. ``lead_ms`` lets the paced audio run
+    that far ahead of real time, as real models do (they generate faster than they speak), so a
+    client's jitter buffer holds more than its start threshold.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Simulator:
         reply_seconds: float | None = None,
         greet: bool = False,
         dialect: str = "openai",
+        lead_ms: int = 0,
     ) -> None:
         if reply not in ("tone", "echo"):
             raise ValueError(f'reply must be "tone" or "echo", got {reply!r}')
@@ -110,6 +113,9 @@ class Simulator:
         self.port = port
         self.reply = reply
         self.pace = pace
+        if lead_ms < 0:
+            raise ValueError(f"lead_ms must be >= 0, got {lead_ms}")
+        self.lead_ms = lead_ms
         self.reply_seconds = reply_seconds
         #: Start speaking (a greeting of ``reply_seconds``) as soon as a session is configured.
         self.greet = greet
@@ -641,7 +647,7 @@ class Simulator:
             conn.items[item_id] += sent_ms
             self.audio_sent_ms[item_id] += sent_ms
             if self.pace > 0:
-                due = started + (i + 1) * CHUNK_MS / 1000 / self.pace
+                due = started + ((i + 1) * CHUNK_MS - self.lead_ms) / 1000 / self.pace
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
             else:
                 await asyncio.sleep(0)
@@ -709,6 +715,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--pace", type=float, default=1.0, help="reply speed (1 = real time)")
+    parser.add_argument(
+        "--lead-ms", type=int, default=0, help="paced audio runs this far ahead of real time"
+    )
     parser.add_argument("--reply", choices=("tone", "echo"), default="tone")
     parser.add_argument("--token", default=None, help="accept only this bearer (default: any)")
     parser.add_argument("--greet", action="store_true", help="speak first on every session")
@@ -723,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             reply=args.reply,
             pace=args.pace,
+            lead_ms=args.lead_ms,
             greet=args.greet,
             reply_seconds=args.reply_seconds,
             dialect=args.dialect,

@@ -155,6 +155,23 @@ async def test_reply_audio_is_paced_at_real_time() -> None:
     assert 0.8 <= elapsed <= 2.0, f"1 s of audio took {elapsed:.2f} s"
 
 
+async def test_lead_sends_that_much_audio_ahead_then_real_time() -> None:
+    async with dial(pace=1.0, reply_seconds=1.0, lead_ms=500) as (_sim, ws):
+        await ws.send(json.dumps({"type": "response.create"}))
+        await recv_until(ws, "response.output_audio.delta")
+        t0 = time.monotonic()
+        events = await recv_until(ws, "response.done")
+        elapsed = time.monotonic() - t0
+    audio_ms = sum(
+        len(base64.b64decode(e["delta"])) // 48
+        for e in events
+        if e["type"] == "response.output_audio.delta"
+    )
+    # The whole second arrives, but half a second sooner than at plain real time.
+    assert audio_ms >= 900
+    assert 0.3 <= elapsed <= 0.8, f"1 s of audio with 0.5 s lead took {elapsed:.2f} s"
+
+
 def test_cli_rejects_unknown_reply_mode(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--reply", "karaoke"])
