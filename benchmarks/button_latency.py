@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from benchmarks import Row
+from device.config import ButtonsSection
 from device.controls import Controls, ControlsConfig
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import MuteChanged, Notice
@@ -109,7 +110,7 @@ async def _measure(
         streamer = asyncio.create_task(_stream(session))
     controls = Controls(
         session,
-        ControlsConfig(mode="toggle", mute_long="none", mute_double="none"),
+        ControlsConfig(buttons=ButtonsSection(mute_long="none", mute_double="none")),
         loop,
         pin_factory=factory,
     )

@@ -65,28 +65,9 @@ def playback_config(config: Config) -> PlaybackConfig:
 def controls_config(config: Config) -> Any:
     from .controls import ControlsConfig
 
-    b, led = config.buttons, config.leds
     return ControlsConfig(
-        connect=b.connect,
-        mute=b.mute,
-        talk=b.talk,
-        volume_up=b.volume_up,
-        volume_down=b.volume_down,
-        mode=b.mode,
-        pull_up=b.pull_up,
-        bounce_ms=b.bounce_ms,
-        long_press_s=b.long_press_s,
-        double_press_s=b.double_press_s,
-        connect_long=b.connect_long,
-        connect_double=b.connect_double,
-        mute_long=b.mute_long,
-        mute_double=b.mute_double,
-        status=led.status,
-        mute_led=led.mute,
-        activity=led.activity,
-        status_rgb=tuple(led.status_rgb) if led.status_rgb else None,
-        active_high=led.active_high,
-        pwm=led.pwm,
+        buttons=config.buttons,
+        leds=config.leds,
         earcons=config.behaviour.earcons,
         mixer=config.audio.mixer,
     )

@@ -119,6 +119,8 @@ class LedsSection:
     status: int | None = 22
     mute: int | None = 23
     activity: int | None = 25
+    #: Optional LED, on while a microphone or speaker is missing or lost (not fitted by default).
+    fault: int | None = None
     #: Optional RGB status LED pins [r, g, b] instead of the single status LED.
     status_rgb: list[int] | None = None
     active_high: bool = True

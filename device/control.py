@@ -13,7 +13,9 @@ Request ``{"cmd": NAME, ...}`` → exactly one reply line, ``{"ok": true, ...}``
 ``subscribe``      the reply line, then one line per event until the client goes away:
                    ``{"event": "status", "status": …}``, ``{"event": "muted", "muted": …}``,
                    ``{"event": "transcript", "role": "user"|"assistant", "text": …}``,
-                   ``{"event": "error", "code": …, "message": …}``, and ``speaking``/``text``.
+                   ``{"event": "error", "code": …, "message": …}``,
+                   ``{"event": "faults", "faults": {source: message}}`` (raised or cleared;
+                   empty when nothing is wrong any more), and ``speaking``/``text``.
 =================  ==========================================================================
 
 Malformed JSON, unknown commands, bad fields and over-long lines (> 64 KiB) get an error reply;
@@ -40,6 +42,7 @@ from .realtime.credentials import Credential
 from .realtime.errors import VoiceDeviceError
 from .realtime.notices import (
     ErrorNotice,
+    FaultsChanged,
     MuteChanged,
     Notice,
     SpeakingChanged,
@@ -91,6 +94,8 @@ def notice_to_event(notice: Notice) -> dict[str, Any]:
             return {"event": "speaking", "speaking": speaking}
         case ErrorNotice(code, message):
             return {"event": "error", "code": code, "message": message}
+        case FaultsChanged(faults):
+            return {"event": "faults", "faults": dict(faults)}
     raise TypeError(f"unknown notice {notice!r}")  # pragma: no cover
 
 

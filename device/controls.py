@@ -47,9 +47,10 @@ closed          double blink (0.1 on, 0.1 off, 0.1 on, 0.7 off)       red
 =============== ===================================================== ==============
 
 The mute LED is on exactly while ``session.muted``. The activity LED pulses (PWM) or blinks
-while the model speaks. Earcons (``earcons=True`` and an ``earcon_sink``): ``connect`` on
-connected, ``disconnect`` on disconnected after connected/reconnecting, ``error`` on closed,
-``mute``/``unmute`` on mute changes.
+while the model speaks. The optional fault LED is on exactly while ``session.faults`` is not
+empty (a microphone or speaker missing or lost). Earcons (``earcons=True`` and an
+``earcon_sink``): ``connect`` on connected, ``disconnect`` on disconnected after
+connected/reconnecting, ``error`` on closed, ``mute``/``unmute`` on mute changes.
 """
 
 from __future__ import annotations
@@ -68,11 +69,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .config import Action
+from .config import Action, ButtonsSection, LedsSection
 from .earcons import earcon
 from .realtime.errors import ConfigError, VoiceDeviceError
 from .realtime.events import SessionConfig
-from .realtime.notices import MuteChanged, Notice, SpeakingChanged, StatusChanged
+from .realtime.notices import FaultsChanged, MuteChanged, Notice, SpeakingChanged, StatusChanged
 from .realtime.status import TransportStatus
 from .session import RealtimeSession
 
@@ -123,47 +124,29 @@ class EarconSink(Protocol):
 
 @dataclass(frozen=True)
 class ControlsConfig:
-    """Pins (BCM numbers, ``None`` = not fitted), gestures and LED options."""
+    """The ``[buttons]`` and ``[leds]`` sections of the config (BCM pins, ``None`` = not
+    fitted), plus whether earcons play and which ALSA mixer control the volume buttons drive."""
 
-    connect: int | None = 17
-    mute: int | None = 27
-    talk: int | None = 24
-    volume_up: int | None = None
-    volume_down: int | None = None
-    mode: str = "toggle"
-    pull_up: bool = True
-    bounce_ms: int = 30
-    long_press_s: float = 1.0
-    double_press_s: float = 0.3
-    connect_long: str = "forget"
-    connect_double: str = "none"
-    mute_long: str = "none"
-    mute_double: str = "none"
-    status: int | None = 22
-    mute_led: int | None = 23
-    activity: int | None = 25
-    #: Three pins [r, g, b] (``tuple[int, ...]`` so a config list converts as is).
-    status_rgb: tuple[int, ...] | None = None
-    active_high: bool = True
-    pwm: bool = True
+    buttons: ButtonsSection = field(default_factory=ButtonsSection)
+    leds: LedsSection = field(default_factory=LedsSection)
     earcons: bool = True
-    #: ALSA mixer control the app's volume object drives (the buttons only call up()/down()).
     mixer: str = "PCM"
 
     def validate(self) -> None:
         """Raise :class:`ControlsError` for an unknown mode/action, bad timing or a pin clash."""
-        if self.mode not in MODES:
-            raise ControlsError(f"buttons.mode: expected one of {MODES}, got {self.mode!r}")
+        b, led = self.buttons, self.leds
+        if b.mode not in MODES:
+            raise ControlsError(f"buttons.mode: expected one of {MODES}, got {b.mode!r}")
         for key in ("connect_long", "connect_double", "mute_long", "mute_double"):
-            value = getattr(self, key)
+            value = getattr(b, key)
             if value not in ACTIONS:
                 raise ControlsError(f"buttons.{key}: expected one of {ACTIONS}, got {value!r}")
-        if self.long_press_s <= 0 or self.double_press_s <= 0 or self.bounce_ms < 0:
+        if b.long_press_s <= 0 or b.double_press_s <= 0 or b.bounce_ms < 0:
             raise ControlsError(
                 "buttons: long_press_s and double_press_s must be > 0, bounce_ms >= 0"
             )
-        if self.status_rgb is not None and len(self.status_rgb) != 3:
-            raise ControlsError(f"leds.status_rgb: expected [r, g, b] pins, got {self.status_rgb}")
+        if led.status_rgb is not None and len(led.status_rgb) != 3:
+            raise ControlsError(f"leds.status_rgb: expected [r, g, b] pins, got {led.status_rgb}")
         seen: dict[int, str] = {}
         for role, pin in self.pins():
             if pin in seen:
@@ -172,20 +155,22 @@ class ControlsConfig:
 
     def pins(self) -> list[tuple[str, int]]:
         """``(role, pin)`` for every pin this configuration claims."""
+        b, led = self.buttons, self.leds
         roles: list[tuple[str, int | None]] = [
-            ("connect button", self.connect),
-            ("mute button", self.mute),
-            ("talk button", self.talk if self.mode == "push_to_talk" else None),
-            ("volume up button", self.volume_up),
-            ("volume down button", self.volume_down),
-            ("mute LED", self.mute_led),
-            ("activity LED", self.activity),
+            ("connect button", b.connect),
+            ("mute button", b.mute),
+            ("talk button", b.talk if b.mode == "push_to_talk" else None),
+            ("volume up button", b.volume_up),
+            ("volume down button", b.volume_down),
+            ("mute LED", led.mute),
+            ("activity LED", led.activity),
+            ("fault LED", led.fault),
         ]
-        if self.status_rgb is not None:
-            r, g, b = self.status_rgb
-            roles += [("status LED, red", r), ("status LED, green", g), ("status LED, blue", b)]
+        if led.status_rgb is not None:
+            r, g, b_ = led.status_rgb
+            roles += [("status LED, red", r), ("status LED, green", g), ("status LED, blue", b_)]
         else:
-            roles.append(("status LED", self.status))
+            roles.append(("status LED", led.status))
         return [(role, pin) for role, pin in roles if pin is not None]
 
 
@@ -325,7 +310,7 @@ class Controls:
         volume: VolumeControl | None = None,
     ) -> None:
         config.validate()
-        if config.mode == "push_to_talk" and session.config.turn_detection is not None:
+        if config.buttons.mode == "push_to_talk" and session.config.turn_detection is not None:
             raise ControlsError(
                 "buttons.mode = push_to_talk needs the session without turn detection "
                 "(use push_to_talk_config(); Config.session_config() does this)"
@@ -349,9 +334,10 @@ class Controls:
         self.status_led: Any = None
         self.mute_led: Any = None
         self.activity_led: Any = None
-        self._rgb = config.status_rgb is not None
-        self._pwm_status = config.pwm
-        self._pwm_activity = config.pwm
+        self.fault_led: Any = None
+        self._rgb = config.leds.status_rgb is not None
+        self._pwm_status = config.leds.pwm
+        self._pwm_activity = config.leds.pwm
         try:
             self._setup_leds()
             self._setup_buttons()
@@ -361,6 +347,7 @@ class Controls:
         self._unsubscribe = session.subscribe(self.on_notice)
         self._show_status(session.status)
         self._show_mute(session.muted)
+        self._show_fault(bool(session.faults))
 
     # ------------------------------------------------------------------ public surface
 
@@ -385,6 +372,8 @@ class Controls:
                 self._play("mute" if muted else "unmute")
             case SpeakingChanged(speaking):
                 self._show_activity(speaking)
+            case FaultsChanged(faults):
+                self._show_fault(bool(faults))
             case _:
                 pass
 
@@ -445,7 +434,7 @@ class Controls:
         from gpiozero import LED, PWMLED
         from gpiozero.exc import PinPWMUnsupported
 
-        kw = {"active_high": self.config.active_high, "pin_factory": self._factory}
+        kw = {"active_high": self.config.leds.active_high, "pin_factory": self._factory}
         if pwm:
             try:
                 return self._claim(role, pin, lambda: PWMLED(pin, **kw)), True
@@ -459,7 +448,7 @@ class Controls:
         from gpiozero import RGBLED
         from gpiozero.exc import PinPWMUnsupported
 
-        c = self.config
+        c = self.config.leds
         if c.status_rgb is not None:
             r, g, b = c.status_rgb
 
@@ -479,15 +468,17 @@ class Controls:
                 self._pwm_status = False
         elif c.status is not None:
             self.status_led, self._pwm_status = self._led("status LED", c.status, c.pwm)
-        if c.mute_led is not None:
-            self.mute_led, _ = self._led("mute LED", c.mute_led, False)
+        if c.mute is not None:
+            self.mute_led, _ = self._led("mute LED", c.mute, False)
         if c.activity is not None:
             self.activity_led, self._pwm_activity = self._led("activity LED", c.activity, c.pwm)
+        if c.fault is not None:
+            self.fault_led, _ = self._led("fault LED", c.fault, False)
 
     def _button(self, role: str, pin: int, on_press: str, on_release: str | None) -> None:
         from gpiozero import Button
 
-        c = self.config
+        c = self.config.buttons
         bounce = c.bounce_ms / 1000 if c.bounce_ms > 0 else None
         button = self._claim(
             role,
@@ -499,7 +490,7 @@ class Controls:
             button.when_released = lambda: self._post(on_release, False)
 
     def _setup_buttons(self) -> None:
-        c = self.config
+        c = self.config.buttons
         for name, pin, single, long, double in (
             ("connect", c.connect, "toggle_connection", c.connect_long, c.connect_double),
             ("mute", c.mute, "toggle_mute", c.mute_long, c.mute_double),
@@ -672,6 +663,10 @@ class Controls:
                 led.source = itertools.cycle(DOUBLE_BLINK)
             case _:
                 led.off()
+
+    def _show_fault(self, faulted: bool) -> None:
+        if self.fault_led is not None:
+            self.fault_led.value = 1 if faulted else 0
 
     def _show_mute(self, muted: bool) -> None:
         if self.mute_led is not None:

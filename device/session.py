@@ -81,6 +81,7 @@ from .realtime.events import (
 from .realtime.models import RealtimeModel
 from .realtime.notices import (
     ErrorNotice,
+    FaultsChanged,
     MuteChanged,
     Notice,
     SpeakingChanged,
@@ -441,11 +442,13 @@ class RealtimeSession:
         """Record (``message``) or clear (None) the current fault of ``source``; a new fault is
         also sent as an :class:`ErrorNotice` with ``code``."""
         if message is None:
-            self._faults.pop(source, None)
+            if self._faults.pop(source, None) is not None:
+                self._emit(FaultsChanged(tuple(self._faults.items())))
             return
         if self._faults.get(source) != message:
             self._faults[source] = message
             self._error(code, message)
+            self._emit(FaultsChanged(tuple(self._faults.items())))
 
     # ---------------------------------------------------------------- push-to-talk
 

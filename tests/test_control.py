@@ -170,3 +170,26 @@ async def test_a_second_instance_that_fails_leaves_the_live_socket_alone(
     await second.close()  # its cleanup, as the service's finally block runs it
     assert path.exists()
     assert (await asyncio.to_thread(request, path, {"cmd": "status"}, 5))["ok"]
+
+
+async def test_subscribers_learn_when_a_device_fault_starts_and_ends(
+    served: tuple[RealtimeSession, Path, ControlServer],
+) -> None:
+    session, path, _ = served
+    reader, writer = await open_client(path)
+    await ask(reader, writer, b'{"cmd":"subscribe"}\n')
+    message = 'capture device "plughw:CARD=usbmic" not available: No such device'
+    session.set_fault("capture", message)
+
+    async def event() -> dict[str, Any]:
+        line = json.loads(await asyncio.wait_for(reader.readline(), 5))
+        assert isinstance(line, dict)
+        return line
+
+    assert await event() == {"event": "error", "code": "audio", "message": message}
+    assert await event() == {"event": "faults", "faults": {"capture": message}}
+    # The same fault again is not news; its end is.
+    session.set_fault("capture", message)
+    session.set_fault("capture", None)
+    assert await event() == {"event": "faults", "faults": {}}
+    writer.close()

@@ -25,6 +25,7 @@ from recorder import Recorder
 from waiting import until
 from websockets.asyncio.client import ClientConnection
 
+from device.config import ButtonsSection, LedsSection
 from device.controls import (
     Controls,
     ControlsConfig,
@@ -43,7 +44,7 @@ from device.transport import open_connection
 
 TOKEN = "fake-test-controls-0123456789"
 CONNECT, MUTE, TALK, VOL_UP, VOL_DOWN = 17, 27, 24, 5, 6
-STATUS_LED, MUTE_LED, ACTIVITY_LED = 22, 23, 25
+STATUS_LED, MUTE_LED, ACTIVITY_LED, FAULT_LED = 22, 23, 25, 12
 FRAME = bytes(960)  # 20 ms of silence, 24 kHz mono s16le
 
 
@@ -141,10 +142,19 @@ class Rig:
 
     def build(self, session: RealtimeSession, **overrides: Any) -> Controls:
         sink = overrides.pop("sink", None)
-        kw: dict[str, Any] = {"talk": TALK, **overrides}
+        earcons = overrides.pop("earcons", True)
+        leds = {
+            k: overrides.pop(k)
+            for k in ("status", "status_rgb", "active_high", "fault")
+            if k in overrides
+        }
         c = Controls(
             session,
-            ControlsConfig(**kw),
+            ControlsConfig(
+                buttons=ButtonsSection(talk=TALK, **overrides),
+                leds=LedsSection(**leds),
+                earcons=earcons,
+            ),
             asyncio.get_running_loop(),
             pin_factory=self.factory,
             earcon_sink=sink,
@@ -582,7 +592,7 @@ async def test_status_patterns_through_a_whole_life(rig: Rig) -> None:
 
 async def test_rgb_status_led_colours(rig: Rig) -> None:
     session = rig.session(auto_reconnect=True)
-    controls = rig.build(session, status=None, status_rgb=(13, 19, 26))
+    controls = rig.build(session, status=None, status_rgb=[13, 19, 26])
     r, g, b = (rig.pin(n) for n in (13, 19, 26))
 
     def colour() -> tuple[float, float, float]:
@@ -615,6 +625,26 @@ async def test_activity_led_pulses_while_the_model_speaks(rig: Rig) -> None:
     assert any(0 < s.state < 1 for s in led.states)  # a pulse, not a blink
     await until(lambda: not session.response_active and led.state == 0, timeout=15)
     controls.close()
+
+
+async def test_fault_led_is_on_exactly_while_a_device_is_faulted(rig: Rig) -> None:
+    session = rig.session()
+    lost = 'capture device "plughw:CARD=usbmic" failed: No such device'
+    session.set_fault("capture", lost)  # raised before the LEDs came up
+    controls = rig.build(session, fault=FAULT_LED)
+    led = rig.pin(FAULT_LED)
+    assert led.state == 1
+    session.set_fault("playback", 'playback device "hw:0" not available')
+    session.set_fault("capture", None)
+    assert led.state == 1  # the speaker is still missing
+    session.set_fault("playback", None)
+    assert led.state == 0
+    session.set_fault("capture", lost)
+    assert led.state == 1
+    # The other LEDs still tell the truth about the transport and mute.
+    assert rig.pin(STATUS_LED).state == 0 and rig.pin(MUTE_LED).state == 0
+    controls.close()
+    assert led.state == 0
 
 
 async def test_close_turns_every_led_off_and_releases_the_pins(rig: Rig) -> None:
@@ -712,7 +742,7 @@ async def test_volume_buttons_step_and_repeat_while_held(rig: Rig) -> None:
     volume = CountingVolume()
     controls = Controls(
         session,
-        ControlsConfig(volume_up=VOL_UP, volume_down=VOL_DOWN),
+        ControlsConfig(buttons=ButtonsSection(volume_up=VOL_UP, volume_down=VOL_DOWN)),
         asyncio.get_running_loop(),
         pin_factory=rig.factory,
         volume=volume,
@@ -780,7 +810,7 @@ async def test_without_pwm_pins_leds_fall_back_to_on_off(rig: Rig) -> None:
     try:
         controls = Controls(
             session,
-            ControlsConfig(status=None, status_rgb=(13, 19, 26)),
+            ControlsConfig(leds=LedsSection(status=None, status_rgb=[13, 19, 26])),
             asyncio.get_running_loop(),
             pin_factory=plain,
         )

@@ -60,4 +60,20 @@ class ErrorNotice:
     message: str
 
 
-Notice = StatusChanged | MuteChanged | TranscriptNotice | TextNotice | SpeakingChanged | ErrorNotice
+@dataclass(frozen=True, slots=True)
+class FaultsChanged:
+    """A device fault was raised or cleared; ``faults`` holds every current one as
+    ``(source, message)`` pairs (empty: nothing is wrong any more)."""
+
+    faults: tuple[tuple[str, str], ...]
+
+
+Notice = (
+    StatusChanged
+    | MuteChanged
+    | TranscriptNotice
+    | TextNotice
+    | SpeakingChanged
+    | ErrorNotice
+    | FaultsChanged
+)
