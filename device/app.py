@@ -1,10 +1,10 @@
 """The appliance service: wiring only.
 
-The capture thread hands each mic frame to the event loop, straight into
+Capture reads the mic on the event loop and hands each frame straight to
 ``session.send_audio`` (dropped while muted / offline); one :class:`asyncio.TaskGroup` of named
 tasks owns the rest::
 
-    watchdog      sd_notify WATCHDOG=1 while the loop and the audio threads are alive
+    watchdog      sd_notify WATCHDOG=1 while the loop, capture and the playback thread are alive
     autoconnect   the optional first connect
 
 The session owns the state (status, mute); buttons, LEDs, the control socket, sd_notify

@@ -178,10 +178,10 @@ class Notifier:
         """Ping ``WATCHDOG=1`` every half ``WatchdogSec=`` while ``health()`` is true.
 
         Runs until cancelled. Returns at once when the service is not watched (no socket or no
-        ``WATCHDOG_USEC``). ``health`` runs on the event loop and must be quick (e.g. "are the
-        capture and playback threads alive"); an exception from it counts as unhealthy. The
-        first failure is logged as an error; pings resume if health comes back before systemd
-        acts. A blocked event loop sends nothing, which is the point.
+        ``WATCHDOG_USEC``). ``health`` runs on the event loop and must be quick (e.g. "is the
+        microphone delivering and the playback thread alive"); an exception from it counts as
+        unhealthy. The first failure is logged as an error; pings resume if health comes back
+        before systemd acts. A blocked event loop sends nothing, which is the point.
         """
         if self._interval is None:
             return

@@ -1,19 +1,26 @@
 """ALSA microphone capture → 20 ms frames of 24 kHz mono s16le for the realtime model.
 
-A daemon thread owns the PCM: it opens the device, reads one period at a time (the blocking ALSA
-calls never run on the event loop), downmixes to mono, converts S32_LE to S16, resamples to
-24 kHz with a streaming soxr resampler and cuts the result into exact 20 ms frames (960 bytes).
-Frames reach the event loop through ``loop.call_soon_threadsafe`` into a bounded deque; when
-the consumer stalls the oldest frames are dropped and counted.
+The PCM is read on the event loop, driven by its poll descriptors: ALSA (or the plugin) marks
+its descriptor readable when a period is ready, ``loop.add_reader`` wakes the loop, and a
+non-blocking ``read`` takes what is there. So no thread wakes up per period and no frame hops
+between threads; the only blocking ALSA call, opening the device, runs in a short-lived thread.
+Each period is downmixed to mono, converted from S32_LE to S16 when needed, resampled to 24 kHz
+with a streaming soxr resampler and cut into exact 20 ms frames (960 bytes), which go to
+``on_frame`` or into a bounded deque for :meth:`AlsaCapture.frames` (when the consumer stalls
+the oldest frames are dropped and counted). The ALSA buffer holds about
+``BUFFER_MS`` of audio, so a busy event loop delays frames rather than losing them.
 
 Faults never raise into the application:
 
-* overrun (``read`` returns ``-EPIPE``): pyalsaaudio has already re-prepared the stream; the
-  overrun is counted and logged at most once per second. Overruns are not sent to ``on_fault``.
+* overrun (``read`` returns ``-EPIPE``: the loop was away longer than the buffer): pyalsaaudio
+  has already re-prepared the stream and the next read restarts it; the overrun is counted and
+  logged at most once per second. Overruns are not sent to ``on_fault``.
 * device missing at start or lost mid-session (``ALSAAudioError``): ``on_fault`` receives an
-  :class:`AudioFault` (kind ``"missing"`` or ``"lost"``) naming the device, and the thread
-  retries with exponential backoff (0.5 s doubling to 5 s); when the device is back a
-  ``"recovered"`` fault follows. ``on_fault`` always runs on the event loop.
+  :class:`AudioFault` (kind ``"missing"`` or ``"lost"``) naming the device, and capture retries
+  with exponential backoff (0.5 s doubling to 5 s); when the device is back a ``"recovered"``
+  fault follows. ``on_fault`` always runs on the event loop.
+* a device that stops delivering without an error for ``STALL_S``, or an unexpected exception:
+  :meth:`AlsaCapture.alive` turns False (the service's watchdog then lets systemd restart it).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -42,8 +50,16 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 #: Retry backoff after a device error: first wait and cap, in seconds.
 BACKOFF_START_S = 0.5
 BACKOFF_CAP_S = 5.0
-#: A reading thread that has not returned from ``read`` for this long counts as wedged.
+#: An open device that delivers nothing for this long counts as wedged (the first read of a
+#: fresh PulseAudio stream takes up to ~2 s).
 STALL_S = 3.0
+#: Audio the ALSA capture buffer holds: how long the event loop may be busy before an overrun.
+BUFFER_MS = 200
+#: Periods read per wake-up at most, so an unpaced device cannot monopolise the event loop.
+MAX_READS_PER_WAKE = 8
+#: Wake-ups in a row that found nothing to read before the poll descriptors are distrusted and
+#: the device is polled on a timer instead (a plugin whose descriptor stays readable).
+MAX_EMPTY_WAKES = 64
 
 _FORMATS = {"S16_LE": 2, "S32_LE": 4}
 
@@ -59,6 +75,11 @@ class CaptureConfig:
     period_ms: int = 20
     #: Frames (20 ms each) held for a slow consumer before the oldest are dropped.
     max_queue_frames: int = 50
+
+    @property
+    def periods(self) -> int:
+        """ALSA buffer length in periods: about ``BUFFER_MS``, at least 4."""
+        return max(4, math.ceil(BUFFER_MS / self.period_ms))
 
     def __post_init__(self) -> None:
         if self.fmt not in _FORMATS:
@@ -80,7 +101,8 @@ class AudioFault:
     """Something went wrong (or right again) with an audio device.
 
     ``kind`` is ``"missing"`` (could not open), ``"lost"`` (failed mid-session),
-    ``"recovered"`` (open again after a fault) or ``"crashed"`` (the audio thread died).
+    ``"recovered"`` (open again after a fault) or ``"crashed"`` (an unexpected error stopped
+    the device's handling for good).
     """
 
     device: str
@@ -106,7 +128,7 @@ class CaptureStats:
 class CaptureDSP:
     """Device periods (interleaved S16_LE/S32_LE) → exact 20 ms frames of 24 kHz mono s16le.
 
-    Pure computation, no ALSA: the capture thread and the benchmark share it.
+    Pure computation, no ALSA: capture and the benchmark share it.
     """
 
     def __init__(self, rate: int, fmt: str, channels: int) -> None:
@@ -157,7 +179,7 @@ class CaptureDSP:
 
 
 class AlsaCapture:
-    """Microphone frames as an async iterator; see the module docstring for the threading.
+    """Microphone frames, to ``on_frame`` or as an async iterator; see the module docstring.
 
     ::
 
@@ -177,33 +199,42 @@ class AlsaCapture:
     ) -> None:
         self.config = config
         self.on_fault = on_fault
-        #: Called on the event loop with each frame instead of queueing it for
-        #: :meth:`frames` (start the thread with :meth:`start`): one hop less per frame.
+        #: Called on the event loop with each frame instead of queueing it for :meth:`frames`
+        #: (begin with :meth:`start`).
         self.on_frame = on_frame
         self.stats = CaptureStats()
-        #: With ``measure=True``: ns from ``read`` returning to the frame being queued.
+        #: With ``measure=True``: ns from ``read`` returning to the frame being handed on.
         self.latencies_ns: deque[int] | None = deque(maxlen=100_000) if measure else None
         self._queue: deque[bytes] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._deadline = 0.0
         self._crashed = False
         self._faulted = False
         self._last_overrun_log = 0.0
+        self._last_consumer_log = 0.0
 
     # ---------------------------------------------------------------- public surface
 
     @property
     def faulted(self) -> bool:
-        """True while the device is missing and the thread is retrying."""
+        """True while the device is missing and capture is retrying."""
         return self._faulted
 
+    def start(self) -> None:
+        """Start capturing (call on the running event loop) without iterating :meth:`frames`."""
+        if self._task is not None or self._closed:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._deadline = time.monotonic() + STALL_S + BACKOFF_CAP_S
+        self._task = self._loop.create_task(self._supervise(), name=f"capture:{self.config.device}")
+
     async def frames(self) -> AsyncIterator[bytes]:
-        """Yield 20 ms frames until :meth:`aclose`; starts the capture thread on first use."""
-        self._start()
+        """Yield 20 ms frames until :meth:`aclose`; starts capturing on first use."""
+        self.start()
         wakeup = self._wakeup
         assert wakeup is not None
         queue = self._queue
@@ -217,71 +248,26 @@ class AlsaCapture:
             yield queue.popleft()
 
     def alive(self) -> bool:
-        """False once the thread has crashed or a ``read`` has hung for ``STALL_S`` seconds.
-
-        Retrying a missing device counts as alive. Before the first :meth:`frames` it is True.
-        """
+        """False once capture has crashed, or an open device has delivered nothing for
+        ``STALL_S``. Retrying a missing device counts as alive; so does not having started."""
         if self._closed or self._crashed:
             return False
-        if self._thread is None:
+        if self._task is None:
             return True
-        return self._thread.is_alive() and time.monotonic() < self._deadline
+        return not self._task.done() and time.monotonic() < self._deadline
 
     async def aclose(self) -> None:
-        """Stop the thread (it closes the PCM) and end :meth:`frames`."""
+        """Stop reading, close the PCM and end :meth:`frames`."""
         self._closed = True
-        self._stop.set()
         if self._wakeup is not None:
             self._wakeup.set()
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            # Poll rather than join in the default executor: a wedged ALSA read must not make
-            # the interpreter wait for an executor thread at exit.
-            deadline = time.monotonic() + 2.0
-            while thread.is_alive() and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            if thread.is_alive():
-                log.warning("capture thread for %r did not stop in time", self.config.device)
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    # ---------------------------------------------------------------- event loop side
-
-    def start(self) -> None:
-        """Start capturing (on the running event loop) without iterating :meth:`frames`."""
-        self._start()
-
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
-        self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
-        self._deadline = time.monotonic() + STALL_S + BACKOFF_CAP_S
-        self._thread = threading.Thread(
-            target=self._run, name=f"capture:{self.config.device}", daemon=True
-        )
-        self._thread.start()
-
-    def _deliver(self, frames: list[bytes], t_read: int) -> None:
-        on_frame = self.on_frame
-        if on_frame is not None:
-            for frame in frames:
-                on_frame(frame)
-            self.stats.frames += len(frames)
-            if self.latencies_ns is not None:
-                self.latencies_ns.extend([time.perf_counter_ns() - t_read] * len(frames))
-            return
-        queue = self._queue
-        limit = self.config.max_queue_frames
-        for frame in frames:
-            if len(queue) >= limit:
-                queue.popleft()
-                self.stats.dropped += 1
-            queue.append(frame)
-        self.stats.frames += len(frames)
-        if self.latencies_ns is not None:
-            dt = time.perf_counter_ns() - t_read
-            self.latencies_ns.extend([dt] * len(frames))
-        assert self._wakeup is not None
-        self._wakeup.set()
+    # ---------------------------------------------------------------- supervision
 
     def _fault(self, kind: str, message: str) -> None:
         self.stats.faults += 1
@@ -291,55 +277,35 @@ class AlsaCapture:
         else:
             log.error("%s", message)
         if self.on_fault is not None and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                self._loop.call_soon_threadsafe(self.on_fault, fault)
+            self._loop.call_soon(self.on_fault, fault)
 
-    # ---------------------------------------------------------------- capture thread
-
-    def _run(self) -> None:
+    async def _supervise(self) -> None:
         try:
-            self._loop_forever()
-        except BaseException as exc:  # the thread must report, not vanish silently
+            await self._open_and_read_forever()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # report, do not vanish silently
             self._crashed = True
-            self._fault("crashed", f"capture thread for {self.config.device!r} crashed: {exc!r}")
-            log.exception("capture thread crashed")
+            self._fault("crashed", f"capture from {self.config.device!r} stopped: {exc!r}")
+            log.exception("capture crashed")
 
-    def _open(self) -> Any:
-        import alsaaudio
-
-        c = self.config
-        fmt = alsaaudio.PCM_FORMAT_S16_LE if c.fmt == "S16_LE" else alsaaudio.PCM_FORMAT_S32_LE
-        return alsaaudio.PCM(
-            type=alsaaudio.PCM_CAPTURE,
-            mode=alsaaudio.PCM_NORMAL,
-            device=c.device,
-            rate=c.rate,
-            channels=c.channels,
-            format=fmt,
-            periodsize=c.period_frames,
-            periods=4,
-        )
-
-    def _loop_forever(self) -> None:
+    async def _open_and_read_forever(self) -> None:
         import alsaaudio
 
         c = self.config
         dsp = CaptureDSP(c.rate, c.fmt, c.channels)
         backoff = BACKOFF_START_S
-        stop = self._stop
-        loop = self._loop
-        assert loop is not None
-        while not stop.is_set():
+        while not self._closed:
             self._deadline = time.monotonic() + STALL_S + BACKOFF_CAP_S
             self.stats.open_attempts += 1
             try:
-                pcm = self._open()
+                pcm = await self._open_off_loop()
             except alsaaudio.ALSAAudioError as exc:
                 if not self._faulted:
                     self._faulted = True
                     self._fault("missing", f'capture device "{c.device}" not available: {exc}')
                 self._deadline = time.monotonic() + backoff + STALL_S
-                stop.wait(backoff)
+                await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_CAP_S)
                 continue
             if self._faulted:
@@ -348,41 +314,192 @@ class AlsaCapture:
             backoff = BACKOFF_START_S
             dsp.reset()
             try:
-                self._read_loop(pcm, dsp, loop)
+                await _Reader(self, pcm, dsp).run()
             except alsaaudio.ALSAAudioError as exc:
                 self._faulted = True
                 self._fault("lost", f'capture device "{c.device}" failed: {exc}')
                 self._deadline = time.monotonic() + backoff + STALL_S
-                stop.wait(backoff)
+                await asyncio.sleep(backoff)
             finally:
                 with contextlib.suppress(Exception):
                     pcm.close()
 
-    def _read_loop(self, pcm: Any, dsp: CaptureDSP, loop: asyncio.AbstractEventLoop) -> None:
-        stop = self._stop
-        stats = self.stats
-        period_s = self.config.period_ms / 1000
-        while not stop.is_set():
-            # The first read of a fresh stream may take a while (pulse needs ~2 s here).
-            self._deadline = time.monotonic() + STALL_S + period_s
-            n, data = pcm.read()
-            t_read = time.perf_counter_ns()
-            stats.reads += 1
-            if n < 0:
-                stats.overruns += 1
-                now = time.monotonic()
-                if now - self._last_overrun_log >= 1.0:
-                    self._last_overrun_log = now
-                    log.warning(
-                        "capture overrun on %r (%d so far)", self.config.device, stats.overruns
-                    )
-                continue
-            if n == 0:
-                stop.wait(period_s / 4)
-                continue
-            frames = dsp.process(data)
-            if frames:
+    async def _open_off_loop(self) -> Any:
+        """``_open()`` in a short-lived thread (opening can block: a PulseAudio handshake, a USB
+        device waking up); a PCM that arrives after capture stopped is closed there."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+
+        def settle(pcm: Any, exc: BaseException | None) -> None:
+            if done.cancelled():
+                if pcm is not None:
+                    with contextlib.suppress(Exception):
+                        pcm.close()
+            elif exc is not None:
+                done.set_exception(exc)
+            else:
+                done.set_result(pcm)
+
+        def work() -> None:
+            pcm: Any = None
+            error: BaseException | None = None
+            try:
+                pcm = self._open()
+            except BaseException as exc:  # handed to the loop, which decides
+                error = exc
+            try:
+                loop.call_soon_threadsafe(settle, pcm, error)
+            except RuntimeError:  # the loop is gone
+                if pcm is not None:
+                    with contextlib.suppress(Exception):
+                        pcm.close()
+
+        threading.Thread(target=work, name=f"open:{self.config.device}", daemon=True).start()
+        return await done
+
+    def _open(self) -> Any:
+        import alsaaudio
+
+        c = self.config
+        fmt = alsaaudio.PCM_FORMAT_S16_LE if c.fmt == "S16_LE" else alsaaudio.PCM_FORMAT_S32_LE
+        return alsaaudio.PCM(
+            type=alsaaudio.PCM_CAPTURE,
+            mode=alsaaudio.PCM_NONBLOCK,
+            device=c.device,
+            rate=c.rate,
+            channels=c.channels,
+            format=fmt,
+            periodsize=c.period_frames,
+            periods=c.periods,
+        )
+
+    # ---------------------------------------------------------------- delivery
+
+    def _deliver(self, frames: list[bytes], t_read: int) -> None:
+        on_frame = self.on_frame
+        if on_frame is not None:
+            for frame in frames:
                 try:
-                    loop.call_soon_threadsafe(self._deliver, frames, t_read)
-                except RuntimeError:  # event loop closed: nobody is listening any more
-                    return
+                    on_frame(frame)
+                except Exception:  # the consumer's bug must not stop the microphone
+                    now = time.monotonic()
+                    if now - self._last_consumer_log >= 1.0:
+                        self._last_consumer_log = now
+                        log.exception("the consumer of %r failed on a frame", self.config.device)
+        else:
+            queue = self._queue
+            limit = self.config.max_queue_frames
+            for frame in frames:
+                if len(queue) >= limit:
+                    queue.popleft()
+                    self.stats.dropped += 1
+                queue.append(frame)
+            assert self._wakeup is not None
+            self._wakeup.set()
+        self.stats.frames += len(frames)
+        if self.latencies_ns is not None:
+            self.latencies_ns.extend([time.perf_counter_ns() - t_read] * len(frames))
+
+    def _overrun(self) -> None:
+        stats = self.stats
+        stats.overruns += 1
+        now = time.monotonic()
+        if now - self._last_overrun_log >= 1.0:
+            self._last_overrun_log = now
+            log.warning("capture overrun on %r (%d so far)", self.config.device, stats.overruns)
+
+
+class _Reader:
+    """One open PCM read on the event loop until it fails (``run`` raises) or is cancelled."""
+
+    def __init__(self, owner: AlsaCapture, pcm: Any, dsp: CaptureDSP) -> None:
+        self.owner = owner
+        self.pcm = pcm
+        self.dsp = dsp
+        self.loop = asyncio.get_running_loop()
+        self.failed: asyncio.Future[None] = self.loop.create_future()
+        self.descriptors: list[tuple[int, int]] = list(pcm.polldescriptors())
+        self.watched: list[int] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.empty_wakes = 0
+        self.period_s = owner.config.period_ms / 1000
+
+    async def run(self) -> None:
+        try:
+            for fd, _events in self.descriptors:
+                self.loop.add_reader(fd, self.on_ready)
+                self.watched.append(fd)
+        except OSError:  # not pollable by epoll (the null plugin's plain file): use a timer
+            self.stop_watching()
+        if not self.watched:
+            self._poll_on_timer()
+        try:
+            self.read_available()  # the first read starts the stream
+            await self.failed
+        finally:
+            self.stop_watching()
+
+    def stop_watching(self) -> None:
+        for fd in self.watched:
+            self.loop.remove_reader(fd)
+        self.watched.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def on_ready(self) -> None:
+        pcm = self.pcm
+        try:
+            # Let the plugin consume its wake-up (dsnoop's timer, pulse's pipe); the reads
+            # below decide whether there really is audio.
+            pcm.polldescriptors_revents(self.descriptors)
+        except Exception as exc:
+            self.fail(exc)
+            return
+        if self.read_available() == 0 and not self.failed.done():
+            self.empty_wakes += 1
+            if self.empty_wakes >= MAX_EMPTY_WAKES:
+                log.info(
+                    "capture device %r keeps waking with nothing to read: polling it every %d ms",
+                    self.owner.config.device,
+                    self.owner.config.period_ms // 2,
+                )
+                self.stop_watching()
+                self._poll_on_timer()
+        else:
+            self.empty_wakes = 0
+
+    def _poll_on_timer(self) -> None:
+        if self.failed.done():
+            return
+        self.read_available()
+        self.timer = self.loop.call_later(self.period_s / 2, self._poll_on_timer)
+
+    def read_available(self) -> int:
+        """Read what the device holds (up to ``MAX_READS_PER_WAKE`` periods); frames read."""
+        owner, pcm, dsp = self.owner, self.pcm, self.dsp
+        stats = owner.stats
+        got = 0
+        try:
+            for _ in range(MAX_READS_PER_WAKE):
+                n, data = pcm.read()
+                if n == 0:  # -EAGAIN: nothing more yet
+                    break
+                t_read = time.perf_counter_ns()
+                stats.reads += 1
+                if n < 0:  # -EPIPE: overrun; pyalsaaudio re-prepared, the next read restarts
+                    owner._overrun()
+                    continue
+                got += n
+                owner._deadline = time.monotonic() + STALL_S + self.period_s
+                frames = dsp.process(data)
+                if frames:
+                    owner._deliver(frames, t_read)
+        except Exception as exc:
+            self.fail(exc)
+        return got
+
+    def fail(self, exc: BaseException) -> None:
+        self.stop_watching()  # a descriptor in error stays readable: stop listening at once
+        if not self.failed.done():
+            self.failed.set_exception(exc)

@@ -27,7 +27,6 @@ from device.audio import (  # noqa: E402
     CaptureConfig,
     PlaybackConfig,
 )
-from device.audio import capture as capture_mod  # noqa: E402
 from device.earcons import earcon  # noqa: E402
 
 
@@ -39,19 +38,6 @@ async def run_capture(spec: dict[str, Any]) -> dict[str, Any]:
     def on_fault(fault: AudioFault) -> None:
         in_loop.append(asyncio.get_running_loop() is loop)
         faults.append({"kind": fault.kind, "message": fault.message, "device": fault.device})
-
-    stall = spec.get("stall_reader_s", 0.0)
-    if stall:
-        original = capture_mod.CaptureDSP.process
-        calls = [0]
-
-        def slow(self: Any, data: bytes) -> list[bytes]:
-            calls[0] += 1
-            if calls[0] in (20, 40):
-                time.sleep(stall)
-            return original(self, data)
-
-        capture_mod.CaptureDSP.process = slow  # type: ignore[method-assign]
 
     config = CaptureConfig(
         device=spec["device"],
@@ -68,10 +54,14 @@ async def run_capture(spec: dict[str, Any]) -> dict[str, Any]:
     times: list[float] = []
     alive_during: list[bool] = []
 
+    block_at = spec.get("block_loop_at", -1)
+
     async def consume() -> None:
         async for frame in cap.frames():
             if consumer_stall and not frames:
                 await asyncio.sleep(consumer_stall)
+            if len(frames) == block_at:
+                time.sleep(spec["block_loop_s"])  # noqa: ASYNC251 (stop the whole loop on purpose)
             frames.append(frame)
             times.append(time.monotonic())
             if len(frames) >= want:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from device.audio import AlsaCapture, AlsaPlayback, AudioFault, CaptureConfig, PlaybackConfig
 from device.audio import capture as capture_mod
 
-from .conftest import load_speech, run_scenario, to_device, write_conf
+from .conftest import best_correlation, load_speech, run_scenario, to_device, write_conf
 
 MISSING = "plughw:CARD=voicedevicenosuchcard"
 
@@ -88,24 +90,38 @@ def test_capture_recovers_when_the_device_appears(tmp_path: Path) -> None:
 
 
 class FakeCapturePCM:
-    """Paced fake: 20 ms periods of 48 kHz mono; scripted overruns and a failure."""
+    """Scripted stand-in for a non-blocking ``alsaaudio.PCM`` that can fail on demand (no
+    ALSA test PCM vanishes mid-stream): 20 ms periods of 48 kHz mono, one per read. Its poll
+    descriptor is a pipe that is always readable, like an unpaced device's."""
 
     def __init__(self, script: list[str]) -> None:
         self.script = script
         self.closed = False
         self.n = 0
+        self._r, self._w = os.pipe()
+        os.write(self._w, b"x")
+
+    def polldescriptors(self) -> list[tuple[int, int]]:
+        return [(self._r, select.POLLIN)]
+
+    def polldescriptors_revents(self, descriptors: list[tuple[int, int]]) -> int:
+        return select.POLLIN
 
     def read(self) -> tuple[int, bytes]:
-        time.sleep(0.002)
         step = self.script.pop(0) if self.script else "data"
-        self.n += 1
+        if step == "empty":
+            return 0, b""
         if step == "overrun":
             return -32, b""
         if step == "fail":
             raise alsaaudio.ALSAAudioError("No such device [fake]")
+        self.n += 1
         return 960, (np.full(960, self.n, dtype="<i2")).tobytes()
 
     def close(self) -> None:
+        if not self.closed:
+            os.close(self._r)
+            os.close(self._w)
         self.closed = True
 
 
@@ -139,6 +155,77 @@ async def test_overrun_is_counted_logged_once_per_second_and_capture_continues(
     assert pcm.closed
 
 
+def test_a_busy_event_loop_delays_the_microphone_but_loses_none_of_it(
+    tmp_path: Path, pulse_factory: Any
+) -> None:
+    """Capture is read on the event loop: blocking the loop for 0.6 s (three times the ALSA
+    buffer) must cost delay, not audio."""
+    speech = load_speech("weather_question.wav")
+    infile = tmp_path / "in.raw"
+    infile.write_bytes(to_device(speech, 48000, 2, "S16_LE"))
+    pulse = pulse_factory(capture_file=infile)
+    out = tmp_path / "captured.raw"
+    result = run_scenario(
+        {
+            "kind": "capture",
+            "device": "paced_capture",
+            "rate": 48000,
+            "channels": 2,
+            "frames": 150,
+            "block_loop_at": 50,
+            "block_loop_s": 0.6,
+            "out": str(out),
+            "timeout_s": 30,
+        },
+        pulse.alsa_config_path,
+    )
+    assert result["faults"] == []
+    times = np.array(result["times"])
+    assert np.max(np.diff(times)) >= 0.55  # the stall really happened
+    got = np.frombuffer(out.read_bytes(), dtype="<i2")
+    assert len(got) == 150 * 480
+    # One unbroken stretch of the speech: a gap would misalign everything after the stall.
+    assert best_correlation(speech[: len(got)], got) > 0.9
+
+
+async def test_a_failing_consumer_does_not_stop_the_microphone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    got: list[bytes] = []
+
+    def consumer(frame: bytes) -> None:
+        got.append(frame)
+        if len(got) % 3 == 0:
+            raise RuntimeError("bug in the consumer")
+
+    cap = AlsaCapture(CaptureConfig(device="fake"), on_frame=consumer)
+    pcm = FakeCapturePCM([])
+    cap._open = lambda: pcm  # type: ignore[method-assign]
+    with caplog.at_level("ERROR", logger="device.audio.capture"):
+        cap.start()
+        deadline = time.monotonic() + 5
+        while len(got) < 30 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+    assert len(got) >= 30
+    assert cap.alive()
+    await cap.aclose()
+    assert len([r for r in caplog.records if "consumer" in r.message]) == 1  # rate-limited
+
+
+async def test_a_descriptor_that_wakes_with_nothing_to_read_falls_back_to_a_timer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cap = AlsaCapture(CaptureConfig(device="fake"))
+    pcm = FakeCapturePCM(["empty"] * (capture_mod.MAX_EMPTY_WAKES + 20))
+    cap._open = lambda: pcm  # type: ignore[method-assign]
+    with caplog.at_level("INFO", logger="device.audio.capture"):
+        frames = await _collect(cap, 10)
+    await cap.aclose()
+    assert len(frames) == 10
+    assert any("nothing to read" in r.message for r in caplog.records)
+    assert pcm.closed
+
+
 async def test_lost_device_is_reopened_and_recovery_reported(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -168,7 +255,7 @@ async def test_lost_device_is_reopened_and_recovery_reported(
     assert all(p.closed for p in opens)
 
 
-async def test_crashed_thread_is_not_alive() -> None:
+async def test_crashed_capture_is_not_alive() -> None:
     faults: list[AudioFault] = []
     cap = AlsaCapture(CaptureConfig(device="fake"), on_fault=faults.append)
 
