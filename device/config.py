@@ -30,10 +30,11 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .realtime.errors import ConfigError
 from .realtime.events import SessionConfig
-from .realtime.models import RealtimeModel, check_endpoint, model_for
+from .realtime.models import RealtimeModel, check_endpoint, is_loopback_host, model_for
 
 DEFAULT_PATH = Path("/etc/voice-device/config.toml")
 
@@ -259,12 +260,17 @@ def _validate(config: Config) -> None:
             raise ConfigError(str(exc)) from None
     if not 5 <= config.audio.period_ms <= 100:
         raise ConfigError(f"audio.period_ms: expected 5..100, got {config.audio.period_ms}")
-    if config.credential.source == "url" and not config.credential.url.startswith(
-        ("https://", "http://127.", "http://localhost", "http://[::1]")
-    ):
-        raise ConfigError(
-            "credential.url: expected an https:// URL (http:// only to a loopback host)"
-        )
+    if config.credential.source == "url":
+        try:
+            parts = urlsplit(config.credential.url)
+            host = parts.hostname
+        except ValueError:
+            raise ConfigError("credential.url: not a valid URL") from None
+        secure = parts.scheme == "https" and bool(host)
+        if not (secure or (parts.scheme == "http" and is_loopback_host(host))):
+            raise ConfigError(
+                "credential.url: expected an https:// URL (http:// only to a loopback host)"
+            )
     try:
         mode = config.socket_mode()
     except ValueError:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from .config import Config
 from .realtime.credentials import Credential, parse_credential
 from .realtime.errors import CredentialError, CredentialSourceError
+from .redact import public_url
 
 T = TypeVar("T")
 
@@ -142,7 +143,7 @@ def make_provider(config: Config) -> Provider:
             device_token = os.environ.get(source.device_token_env, "").strip()
         if device_token:
             headers["Authorization"] = f"Bearer {device_token}"
-        where = source.url.split("?", 1)[0]
+        where = public_url(source.url)
         try:
             raw = await _in_daemon_thread(_post_json, source.url, body, headers, source.timeout_s)
         except urllib.error.HTTPError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from urllib.parse import urlsplit
 
 
 class Redact(logging.Filter):
@@ -42,3 +43,14 @@ class Redact(logging.Filter):
 REDACT = Redact()
 for _name in ("websockets", "websockets.client", "websockets.server"):
     logging.getLogger(_name).addFilter(REDACT)
+
+
+def public_url(url: str) -> str:
+    """``url`` as it may appear in logs and errors: scheme, host, port and path only (no
+    ``user:password@``, query or fragment, where secrets travel)."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port out of range: the request itself will say so
+        port = ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"

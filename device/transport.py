@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from .realtime.credentials import Credential
 from .realtime.errors import AuthError, ConnectError
 from .realtime.models import RealtimeModel, check_endpoint
-from .redact import REDACT
+from .redact import REDACT, public_url
 
 log = logging.getLogger("device.transport")
 
@@ -29,15 +29,6 @@ MAX_MESSAGE = 16 * 1024 * 1024
 PING_INTERVAL = 10.0
 PING_TIMEOUT = 10.0
 OPEN_TIMEOUT = 10.0
-
-
-def _where(url: str) -> str:
-    parts = urlsplit(url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # a port out of range: the connect itself will say so
-        port = ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 async def open_connection(
@@ -61,7 +52,7 @@ async def open_connection(
     else:
         url = model.endpoint()
         headers = {"Authorization": f"Bearer {credential.secret}"}
-    where = _where(url)
+    where = public_url(url)
     REDACT.secrets.append(credential.secret)
     if credential.kind == "url" and (query := urlsplit(url).query):
         REDACT.secrets.append(query)

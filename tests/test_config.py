@@ -65,6 +65,10 @@ def test_full_example_parses() -> None:
         ('[model]\nprovider = "anthropic"', "model.provider"),
         ('[model]\nurl = "ws://api.example.com/x"', "model.url"),
         ('[credential]\nsource = "url"\nurl = "http://example.com"', "credential.url"),
+        # Look-alikes of loopback hosts are remote: no plain http or ws to them.
+        ('[credential]\nsource = "url"\nurl = "http://localhost.evil.example/"', "credential.url"),
+        ('[credential]\nsource = "url"\nurl = "http://127.0.0.1@evil.example/"', "credential.url"),
+        ('[model]\nurl = "ws://127.0.0.1.nip.io/v1/realtime"', "model.url"),
         ('[control]\nmode = "rw"', "control.mode"),
         ("[audio]\nperiod_ms = 500", "audio.period_ms"),
         ("audio = 3", "audio: expected a table"),

@@ -86,6 +86,10 @@ def test_credential_is_frozen() -> None:
             "loopback",
         ),
         ({"kind": "url", "url": "wss://host:99999/rt", "expiresAt": "2030-01-01"}, "valid URL"),
+        (
+            {"kind": "url", "url": "ws://127.0.0.1.nip.io/rt?k=v", "expiresAt": "2030-01-01"},
+            "loopback",
+        ),
     ],
 )
 def test_hostile_credentials_are_refused_with_a_credential_error(

@@ -124,10 +124,13 @@ async def test_url_source_garbage_is_a_clear_error_without_secrets(
     assert KEY not in str(info.value)
 
 
-async def test_url_source_down_is_a_clear_error() -> None:
-    config = parse_config('[credential]\nsource = "url"\nurl = "http://127.0.0.1:9/cred"')
-    with pytest.raises(CredentialError, match="unreachable"):
+async def test_url_source_down_is_a_clear_error_without_the_urls_secrets() -> None:
+    url = "http://device:pa55word-SECRET@127.0.0.1:9/cred?key=SECRET-in-query"
+    config = parse_config(f'[credential]\nsource = "url"\nurl = "{url}"')
+    with pytest.raises(CredentialError, match="unreachable") as info:
         await make_provider(config)()
+    assert "http://127.0.0.1:9/cred unreachable" in str(info.value)
+    assert "SECRET" not in str(info.value)
 
 
 async def test_url_source_never_follows_a_redirect_with_the_device_token(

@@ -303,3 +303,8 @@ async def test_auto_reconnect_after_drop_keeps_mute_and_reconfigures(sim: Simula
 def test_plain_ws_to_a_remote_host_is_refused() -> None:
     with pytest.raises(ConfigError, match="loopback"):
         OpenAIRealtimeModel(url="ws://api.example.com/v1/realtime").endpoint()
+    with pytest.raises(ConfigError, match="loopback"):
+        OpenAIRealtimeModel(url="ws://localhost.example.com/v1/realtime").endpoint()
+    # Real loopback addresses are fine: the simulator, a local proxy.
+    for url in ("ws://127.0.0.2:9/rt", "ws://[::1]:9/rt", "ws://localhost:9/rt"):
+        assert OpenAIRealtimeModel(url=url).endpoint().startswith(url)

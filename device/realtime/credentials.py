@@ -19,6 +19,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import CredentialError
+from .models import is_loopback_host
 
 CredentialKind = Literal["token", "url"]
 
@@ -143,7 +144,7 @@ def parse_credential(value: Credential | Mapping[str, Any]) -> Credential:
             urlsplit(secret.strip()).port  # noqa: B018 (raises on a bad port)
         except ValueError:
             raise CredentialError("credential.url: not a valid URL") from None
-        if scheme == "ws" and host not in ("127.0.0.1", "::1", "localhost"):
+        if scheme == "ws" and not is_loopback_host(host):
             raise CredentialError("credential.url: plain ws:// is only allowed to a loopback host")
         return Credential("url", secret.strip(), expires)
     return Credential("token", secret.strip(), expires)

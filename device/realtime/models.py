@@ -7,6 +7,7 @@ simulator, a proxy).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,7 +21,21 @@ Provider = Literal["openai", "xai"]
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
 XAI_URL = "wss://api.x.ai/v1/realtime"
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
+LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True only for ``localhost`` and literal loopback addresses (127.0.0.0/8, ``::1``):
+    ``127.0.0.1.nip.io`` or ``localhost.example`` are remote hosts."""
+    if not host:
+        return False
+    host = host.lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_endpoint(url: str) -> None:
@@ -29,8 +44,11 @@ def check_endpoint(url: str) -> None:
     if parts.scheme == "wss":
         return
     if parts.scheme == "ws":
-        host = (parts.hostname or "").lower()
-        if host in LOOPBACK_HOSTS or host.startswith("127."):
+        try:
+            host = parts.hostname or ""
+        except ValueError:
+            raise ConfigError("model.url: not a valid URL") from None
+        if is_loopback_host(host):
             return
         raise ConfigError(
             f"model.url: plain ws:// is only allowed to a loopback host, not {host!r}; use wss://"
