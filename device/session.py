@@ -50,6 +50,7 @@ from .realtime.errors import (
     CredentialSourceError,
     NotConnectedError,
     ProtocolError,
+    SessionRejected,
     VoiceDeviceError,
 )
 from .realtime.events import (
@@ -77,6 +78,7 @@ from .realtime.events import (
     TranscriptDone,
     TruncateItem,
     UpdateSession,
+    UserTextAdded,
 )
 from .realtime.models import RealtimeModel
 from .realtime.notices import (
@@ -241,6 +243,8 @@ class RealtimeSession:
         self._codec: Codec = model.codec()
         self._outbox: collections.deque[tuple[bool, str]] = collections.deque()
         self._outbox_audio = 0
+        #: send_message() texts the server has not confirmed (conversation.item.added) yet.
+        self._unconfirmed = 0
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
@@ -405,6 +409,7 @@ class RealtimeSession:
             )
         self._send(SendUserText(text))
         self._send(CreateResponse())
+        self._unconfirmed += 1
 
     def send_audio(self, pcm: bytes) -> bool:
         """Offer one microphone frame (24 kHz mono s16le). Never blocks.
@@ -556,17 +561,29 @@ class RealtimeSession:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(code), 2.0)
+        lost, self._unconfirmed = self._unconfirmed, 0
+        if lost and not self._user_closing:
+            # Queued, or written to a socket that was already dying: the model never confirmed
+            # them. They are not replayed (a new session is a new conversation): say so.
+            self._error(
+                "network",
+                f"{lost} message(s) from send_message were not confirmed by the model before "
+                "the connection closed; send them again",
+            )
         self._outbox.clear()
         self._outbox_audio = 0
         self._response_id = None
         self._talking = False
 
     def _fail(self, exc: Exception) -> None:
-        code = (
-            "auth"
-            if isinstance(exc, AuthError)
-            else ("credential" if isinstance(exc, CredentialError) else "network")
-        )
+        if isinstance(exc, AuthError):
+            code = "auth"
+        elif isinstance(exc, CredentialError):
+            code = "credential"
+        elif isinstance(exc, SessionRejected):
+            code = "session"
+        else:
+            code = "network"
         self._error(code, str(exc))
         self._set_status(TransportStatus.CLOSED)
 
@@ -642,6 +659,9 @@ class RealtimeSession:
         desc = f"connection closed by the server (code {code}{': ' + reason if reason else ''})"
         if self.auto_reconnect and abnormal:
             log.warning("%s; reconnecting", desc)
+            # At once, not when the reconnect task first runs: send_message() in between must
+            # fail loudly instead of queueing for a socket that is gone.
+            self._set_status(TransportStatus.RECONNECTING)
             self._start_reconnector()
         else:
             self._error("closed", desc)
@@ -751,10 +771,21 @@ class RealtimeSession:
                 self._spawn(
                     self._run_tool(call_id, name or self._tool_names.get(call_id), arguments)
                 )
+            case UserTextAdded():
+                self._unconfirmed = max(0, self._unconfirmed - 1)
             case SessionUpdated():
                 if self._configured is not None and not self._configured.done():
                     self._configured.set_result(None)
             case ServerError(message, code, etype):
+                if self._configured is not None and not self._configured.done():
+                    # An error before session.updated: the model refused our configuration.
+                    what = f"{etype}: {message}" if code is None else f"{code}: {message}"
+                    self._configured.set_exception(
+                        SessionRejected(
+                            f"{self.model.provider} refused the session configuration: {what}"
+                        )
+                    )
+                    return
                 if code == "session_expired":
                     self._expired = True
                     log.info("the model ended the session (60-minute limit); renewing")

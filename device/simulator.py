@@ -40,6 +40,19 @@ log = logging.getLogger("device.simulator")
 RATE = 24000
 BYTES_PER_MS = RATE * 2 // 1000  # 48
 CHUNK_MS = 40
+#: The voices gpt-realtime accepts; the real server answers any other with ``invalid_value``.
+OPENAI_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
 VAD_RMS = 600.0  # int16 RMS above which a 20 ms frame counts as voice
 VAD_ONSET_MS = 60
 
@@ -327,6 +340,18 @@ class Simulator:
                 session = event.get("session")
                 if not isinstance(session, dict):
                     await self._error(conn, "Missing required parameter: 'session'.")
+                    return
+                audio = session.get("audio")
+                output = audio.get("output") if isinstance(audio, dict) else None
+                voice = output.get("voice") if isinstance(output, dict) else None
+                if self.dialect == "openai" and voice is not None and voice not in OPENAI_VOICES:
+                    await self._error(
+                        conn,
+                        f"Invalid value: '{voice}'. Supported values are: "
+                        + ", ".join(f"'{v}'" for v in OPENAI_VOICES)
+                        + ".",
+                        code="invalid_value",
+                    )
                     return
                 first = "_configured" not in conn.session
                 conn.session.update(session)

@@ -41,6 +41,7 @@ from device.realtime.events import (
     TranscriptDone,
     TruncateItem,
     UpdateSession,
+    UserTextAdded,
 )
 
 WEATHER = ToolSpec(
@@ -281,3 +282,21 @@ def test_fuzz_event_shaped_json_only_raises_protocol_error(
     for codec in (OpenAICodec(), XAICodec()):
         with contextlib.suppress(ProtocolError):
             codec.decode(data)
+
+
+@pytest.mark.parametrize("codec_cls", [OpenAICodec, XAICodec])
+def test_a_user_text_item_added_is_a_confirmation_and_other_items_are_not(
+    codec_cls: type[OpenAICodec],
+) -> None:
+    def added(role: str, content: list[dict[str, Any]], kind: str = "added") -> str:
+        item = {"id": "item_1", "type": "message", "role": role, "content": content}
+        return json.dumps({"type": f"conversation.item.{kind}", "item": item})
+
+    codec = codec_cls()
+    text = [{"type": "input_text", "text": "What's the weather?"}]
+    assert codec.decode(added("user", text)) == UserTextAdded("item_1")
+    assert codec.decode(added("user", text, "created")) == UserTextAdded("item_1")  # beta
+    assert codec.decode(added("user", [{"type": "input_audio", "transcript": None}])) is None
+    assert codec.decode(added("assistant", [{"type": "output_audio"}])) is None
+    with pytest.raises(ProtocolError):
+        codec.decode(json.dumps({"type": "conversation.item.added", "item": "nope"}))

@@ -52,3 +52,8 @@ class NotConnectedError(VoiceDeviceError, RuntimeError):
 
 class ConfigError(VoiceDeviceError, ValueError):
     """A configuration key is unknown or holds a value of the wrong type."""
+
+
+class SessionRejected(ConfigError):
+    """The model answered the session configuration with an error (an unknown voice, a bad
+    tool schema): retrying the same configuration cannot help."""

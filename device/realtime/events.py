@@ -121,6 +121,14 @@ class SessionUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class UserTextAdded:
+    """The server confirmed a user text message (``conversation.item.added``): it is in the
+    conversation and survives a connection drop from here on."""
+
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ServerError:
     """An ``error`` event. ``code`` e.g. ``session_expired``; ``message`` is the server's text."""
 
@@ -241,4 +249,5 @@ ServerEvent = (
     | InputTranscript
     | ToolCallStarted
     | ToolCall
+    | UserTextAdded
 )

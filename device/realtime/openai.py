@@ -59,6 +59,7 @@ from .events import (
     TranscriptDone,
     TruncateItem,
     UpdateSession,
+    UserTextAdded,
 )
 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
@@ -67,8 +68,6 @@ _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 IGNORED: frozenset[str] = frozenset(
     {
         "conversation.created",
-        "conversation.item.created",
-        "conversation.item.added",
         "conversation.item.done",
         "conversation.item.deleted",
         "conversation.item.retrieved",
@@ -328,6 +327,15 @@ class OpenAICodec:
                     get_str(obj, "arguments", kind),
                     get_str(obj, "item_id", kind, ""),
                 )
+            case "conversation.item.added" | "conversation.item.created":
+                item = get_obj(obj, "item", kind)
+                content = item.get("content")
+                texts = (
+                    [c for c in content if isinstance(c, dict)] if isinstance(content, list) else []
+                )
+                if item.get("role") == "user" and any(c.get("type") == "input_text" for c in texts):
+                    return UserTextAdded(get_str(item, "id", kind, ""))
+                return None
             case "session.created":
                 return SessionCreated(get_str(get_obj(obj, "session", kind), "id", kind, ""))
             case "session.updated":

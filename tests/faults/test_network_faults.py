@@ -20,6 +20,8 @@ from waiting import until
 
 from device.realtime import AuthError, CredentialError, CredentialSourceError
 from device.realtime.credentials import Credential
+from device.realtime.errors import NotConnectedError, SessionRejected
+from device.realtime.events import SessionConfig
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession, ReconnectPolicy
 from device.simulator import Simulator
@@ -323,3 +325,53 @@ async def test_websockets_debug_log_never_shows_the_key_or_a_signed_url(
     handshake = [r.getMessage() for r in caplog.records if r.name.startswith("websockets")]
     assert any("Authorization" in line for line in handshake), "websockets logged no headers"
     # the autouse fixture asserts that "SECRET" is nowhere in the captured log
+
+
+async def test_no_message_is_lost_silently_when_the_socket_dies_under_it(sim: Simulator) -> None:
+    """A kiosk keeps sending while the server drops the connection: every send_message either
+    reaches the model, raises, or is reported as not delivered."""
+    session = make_session(sim)
+    watch = Recorder(session)
+    await session.connect()
+    accepted = 0
+    drop = asyncio.create_task(sim.drop(code=1006))
+    while True:
+        try:
+            await session.send_message(f"message {accepted}")
+        except NotConnectedError:
+            break
+        accepted += 1
+        await asyncio.sleep(0)
+    assert session.status == "reconnecting"  # the LED says so the moment sends stop working
+    await drop
+    await until(lambda: session.status == "connected")
+    delivered = sum(e["type"] == "conversation.item.create" for e in sim.received)
+    reported = sum(
+        int(e.message.split()[0])
+        for e in watch.errors()
+        if "were not confirmed by the model" in e.message
+    )
+    # A message the server got may also be reported (its confirmation was lost with the
+    # socket); a message neither delivered nor reported would be lost silently.
+    assert delivered + reported >= accepted, (accepted, delivered, reported)
+    await session.disconnect()
+
+
+async def test_a_refused_session_configuration_closes_instead_of_retrying(
+    sim: Simulator,
+) -> None:
+    session = RealtimeSession(
+        OpenAIRealtimeModel(url=sim.url),
+        config=SessionConfig(voice="hal9000"),
+        credential_provider=lambda: _async(fresh()),
+        auto_reconnect=True,
+        reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
+    )
+    watch = Recorder(session)
+    with pytest.raises(SessionRejected, match="hal9000"):
+        await session.connect()
+    await asyncio.sleep(0.5)
+    assert session.status == "closed"
+    assert sim.connections == 1  # no retry storm: the same configuration would fail again
+    error = watch.errors()[-1]
+    assert error.code == "session" and "refused the session configuration" in error.message
