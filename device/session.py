@@ -181,6 +181,8 @@ class SessionStats:
 
 #: Non-audio events queued for a stalled socket before send_message refuses more.
 MAX_PENDING_EVENTS = 256
+#: How often the end of a finished response's playback is checked (activity LED, notices).
+SPEAKER_POLL_S = 0.05
 
 
 class _Superseded(Exception):
@@ -257,6 +259,7 @@ class RealtimeSession:
         self._expired = False
         self._response_id: str | None = None
         self._speaking = False
+        self._speech_watch: asyncio.Future[None] | None = None
         self._interrupted: set[str] = set()
         self._received_ms: dict[str, float] = {}
         self._tool_names: dict[str, str] = {}
@@ -756,7 +759,7 @@ class RealtimeSession:
             case ResponseDone(response_id, status):
                 if self._response_id == response_id:
                     self._response_id = None
-                self._set_speaking(False)
+                self._end_speaking_when_silent()
                 if status == "failed":
                     self._error("server", "the model's response failed")
             case TranscriptDone(_, transcript) if transcript:
@@ -853,6 +856,22 @@ class RealtimeSession:
         self._status = status
         log.info("status: %s", status.value)
         self._emit(StatusChanged(status))
+
+    def _end_speaking_when_silent(self) -> None:
+        """The server has finished the response, but it sends audio faster than real time:
+        the model is still speaking until the speaker has played the last of it."""
+        if not self.sink.is_playing():
+            self._set_speaking(False)
+        elif self._speech_watch is None or self._speech_watch.done():
+            self._speech_watch = asyncio.ensure_future(self._watch_speaker())
+            self._tasks.add(self._speech_watch)
+            self._speech_watch.add_done_callback(self._tasks.discard)
+
+    async def _watch_speaker(self) -> None:
+        while self._speaking and self.sink.is_playing():  # noqa: ASYNC110 (sinks offer no callback)
+            await asyncio.sleep(SPEAKER_POLL_S)
+        if self._response_id is None:  # no newer response is under way
+            self._set_speaking(False)
 
     def _set_speaking(self, speaking: bool) -> None:
         if speaking != self._speaking:

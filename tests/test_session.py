@@ -20,6 +20,7 @@ from device.realtime import AuthError, ConfigError, CredentialError, NotConnecte
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import (
     MuteChanged,
+    SpeakingChanged,
     TranscriptNotice,
 )
 from device.session import RealtimeSession, ReconnectPolicy, ToolRegistry
@@ -248,6 +249,53 @@ async def test_barge_in_interrupts_and_truncates_to_what_was_heard(sim: Simulato
     heard = sink.items[item]
     assert truncate["audio_end_ms"] <= heard
     await session.disconnect()
+
+
+class FixedPositionSink(ClockSink):
+    """Reports 250 ms played whatever the clock says: the truncate must use the sink's
+    figure, not the time since the audio started."""
+
+    def played_ms(self, item_id: str) -> int:
+        return 250 if item_id in self.started else 0
+
+
+async def test_truncate_uses_what_the_sink_reports_as_played(sim: Simulator) -> None:
+    sink = FixedPositionSink()
+    session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), sink=sink)
+    await session.connect(credential())
+    await session.send_message("Tell me a long story")
+    await until(lambda: sink.is_playing())
+    await asyncio.sleep(0.6)  # well past 250 ms of wall-clock playing
+    pcm = speech()
+    for i in range(0, len(pcm), FRAME_BYTES):
+        session.send_audio(pcm[i : i + FRAME_BYTES])
+        await asyncio.sleep(0.02)
+        if sent(sim, "conversation.item.truncate"):
+            break
+    truncate = await sim.wait_for("conversation.item.truncate")
+    assert truncate["audio_end_ms"] == 250
+    await session.disconnect()
+
+
+async def test_the_model_speaks_until_the_speaker_is_silent_not_until_the_server_is_done() -> None:
+    # pace=0: the whole 1 s reply and response.done arrive at once, as real servers burst.
+    async with Simulator(token=TOKEN, pace=0, reply_seconds=1.0) as fast:
+        sink = ClockSink()
+        session = RealtimeSession(OpenAIRealtimeModel(url=fast.url), sink=sink)
+        changes: list[tuple[bool, float, bool]] = []
+        session.subscribe(
+            lambda n: changes.append((n.speaking, time.monotonic(), sink.is_playing()))
+            if isinstance(n, SpeakingChanged)
+            else None
+        )
+        await session.connect(credential())
+        await session.send_message("Say something short")
+        await until(lambda: len(changes) >= 2, timeout=10)
+        (on, t_on, _), (off, t_off, playing_at_off) = changes[:2]
+        assert on and not off
+        assert t_off - t_on >= 0.9, "the activity LED went dark while the reply still played"
+        assert not playing_at_off
+        await session.disconnect()
 
 
 async def test_server_close_gives_closed(sim: Simulator) -> None:
