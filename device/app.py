@@ -251,6 +251,8 @@ def run_service(path: Path | None) -> int:
         log.error("%s", exc)
         return EXIT_CONFIG
     logging.getLogger().setLevel(config.behaviour.log_level.upper())
+    for warning in config.warnings():
+        log.warning("%s", warning)
 
     async def main() -> None:
         stop = asyncio.Event()

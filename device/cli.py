@@ -126,10 +126,12 @@ def _control(args: argparse.Namespace) -> int:
 
 def _config_check(path: Path) -> int:
     try:
-        load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         print(f"voice-device: {exc}", file=sys.stderr)
         return 2
+    for warning in config.warnings():
+        print(f"voice-device: warning: {warning}", file=sys.stderr)
     print(f"{path}: ok")
     return 0
 

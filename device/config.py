@@ -176,6 +176,17 @@ class Config:
             transcription_model=m.transcription_model or None,
         )
 
+    def warnings(self) -> list[str]:
+        """Valid but probably unintended settings, for ``config check`` and the service log."""
+        found = []
+        if self.model.turn_detection == "none" and self.buttons.mode == "toggle":
+            found.append(
+                'model.turn_detection = "none" with buttons.mode = "toggle": nothing ever ends '
+                "a spoken turn, so the microphone is never sent (only send_message works); "
+                'use buttons.mode = "push_to_talk" for spoken turns'
+            )
+        return found
+
     def api_key_env(self) -> str:
         if self.credential.env:
             return self.credential.env

@@ -101,6 +101,19 @@ def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "audio.rate" in err and str(bad) in err
 
 
+def test_config_check_warns_when_the_microphone_could_never_be_heard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deaf = tmp_path / "deaf.toml"
+    deaf.write_text('[model]\nturn_detection = "none"\n')
+    assert main(["config", "check", str(deaf)]) == 0  # valid: a text-only kiosk may want it
+    assert "microphone is never sent" in capsys.readouterr().err
+    ptt = tmp_path / "ptt.toml"
+    ptt.write_text('[model]\nturn_detection = "none"\n[buttons]\nmode = "push_to_talk"\n')
+    assert main(["config", "check", str(ptt)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_false_means_a_part_is_not_fitted_and_frees_its_pin() -> None:
     config = parse_config("[leds]\nactivity = false\n[buttons]\nmute = false\nconnect = 25\n")
     assert config.leds.activity is None and config.buttons.mute is None
