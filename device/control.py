@@ -55,6 +55,8 @@ from .realtime.status import TransportStatus
 log = logging.getLogger("device.control")
 
 MAX_LINE = 64 * 1024
+#: How long ``connect`` waits for a connect someone else started (a button press) to settle.
+CONNECT_WAIT_S = 30.0
 SUBSCRIBER_QUEUE = 512
 
 
@@ -231,6 +233,38 @@ class ControlServer:
                     await self._stream(reader, writer)
                     return
 
+    async def _connect(self, s: Surface, credential: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``ok`` only once connected. A connect that ends up retrying in the background, or
+        one already under way that fails, answers ``ok: false`` with the reason."""
+        errors: list[str] = []
+        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def listener(notice: Notice) -> None:
+            if isinstance(notice, ErrorNotice):
+                errors.append(notice.message)
+            elif (
+                isinstance(notice, StatusChanged)
+                and notice.status is not TransportStatus.CONNECTING
+                and not settled.done()
+            ):
+                settled.set_result(None)
+
+        unsubscribe = s.subscribe(listener)
+        try:
+            await s.connect(credential)
+            if s.status is TransportStatus.CONNECTING:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled, CONNECT_WAIT_S)
+        finally:
+            unsubscribe()
+        status = s.status
+        if status is TransportStatus.CONNECTED:
+            return {"ok": True, "status": status.value}
+        why = errors[-1] if errors else f"status is {status.value}"
+        if status is TransportStatus.RECONNECTING:
+            why += " (retrying in the background)"
+        return {"ok": False, "error": f"connect: not connected: {why}", "status": status.value}
+
     def _state(self) -> dict[str, Any]:
         s = self.surface
         state: dict[str, Any] = {"status": s.status.value, "muted": s.muted}
@@ -259,8 +293,7 @@ class ControlServer:
                             "ok": False,
                             "error": "connect: 'credential' must be an object",
                         }, False
-                    await s.connect(credential)
-                    return {"ok": True, "status": s.status.value}, False
+                    return await self._connect(s, credential), False
                 case "disconnect":
                     await s.disconnect()
                     return {"ok": True, "status": s.status.value}, False

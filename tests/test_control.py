@@ -7,15 +7,17 @@ import json
 import os
 import stat
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from device.control import ControlServer, request
+from device.realtime.credentials import Credential
 from device.realtime.errors import VoiceDeviceError
 from device.realtime.models import OpenAIRealtimeModel
-from device.session import RealtimeSession
+from device.session import RealtimeSession, ReconnectPolicy
 
 
 @pytest.fixture
@@ -193,3 +195,30 @@ async def test_subscribers_learn_when_a_device_fault_starts_and_ends(
     session.set_fault("capture", None)
     assert await event() == {"event": "faults", "faults": {}}
     writer.close()
+
+
+async def test_connect_answers_ok_only_once_connected(tmp_path: Path) -> None:
+    async def provider() -> Credential:
+        return Credential("token", "fake-control-key", datetime.now(UTC) + timedelta(hours=1))
+
+    # Nothing listens on port 9: the connect fails and the session keeps retrying.
+    session = RealtimeSession(
+        OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"),
+        credential_provider=provider,
+        auto_reconnect=True,
+        reconnect_policy=ReconnectPolicy(first=0.5),
+    )
+    path = tmp_path / "control.sock"
+    server = ControlServer(session, path)
+    await server.start()
+    try:
+        reader, writer = await open_client(path)
+        reply = await ask(reader, writer, b'{"cmd":"connect"}\n')
+        assert reply["ok"] is False
+        assert reply["status"] == "reconnecting"
+        assert "retrying in the background" in reply["error"]
+        assert "127.0.0.1:9" in reply["error"]  # the reason, not just "failed"
+        writer.close()
+    finally:
+        await session.disconnect()
+        await server.close()

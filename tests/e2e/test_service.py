@@ -173,3 +173,6 @@ async def test_sigterm_mid_response_exits_cleanly(service: Service, sim: Simulat
     assert time.monotonic() - t0 < 2.0
     assert service.notify.values("STOPPING")
     assert not os.path.exists(service.socket), "the control socket was left behind"
+    # The model was told goodbye properly: a normal close, not a dropped connection.
+    await until(lambda: len(sim.close_codes) >= 1, what="the simulator saw the close")
+    assert sim.close_codes[-1] == 1000
