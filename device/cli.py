@@ -79,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
         if name == "connect":
             c.add_argument(
                 "--credential",
-                help='credential JSON, e.g. \'{"kind":"token","token":"…","expiresAt":"…"}\'',
+                metavar="JSON|-|@FILE",
+                help='credential JSON ({"kind":"token","token":…,"expiresAt":…}); '
+                "'-' reads it from stdin and '@FILE' from a file, which keeps the token out of "
+                "the process list",
             )
     say = sub.add_parser("say", help="send a text message; the model answers aloud")
     say.add_argument("text")
@@ -104,8 +107,22 @@ def _control(args: argparse.Namespace) -> int:
         if args.command == "say":
             message["text"] = args.text
         if args.command == "connect" and args.credential:
+            source = args.credential
             try:
-                message["credential"] = json.loads(args.credential)
+                if source == "-":
+                    text = sys.stdin.read()
+                elif source.startswith("@"):
+                    text = Path(source[1:]).read_text()
+                else:
+                    text = source
+            except OSError as exc:
+                print(
+                    f"voice-device: --credential: cannot read {source[1:]}: {exc.strerror}",
+                    file=sys.stderr,
+                )
+                return 2
+            try:
+                message["credential"] = json.loads(text)
             except ValueError:
                 print("voice-device: --credential is not valid JSON", file=sys.stderr)
                 return 2

@@ -164,6 +164,9 @@ if [ "$SYSTEM_LGPIO" -eq 0 ] && [ -n "$LGPIO_PIP" ]; then
     run "$(dest "$VENV")/bin/python" -m pip install --no-input "${PIP_ARGS[@]}" "$LGPIO_PIP" ||
         warn "lgpio did not install: buttons and LEDs need it (apt install python3-lgpio, or swig + liblgpio-dev)"
 fi
+# The CLI on the PATH (kiosk commands, doctor); the unit starts the venv's copy directly.
+run install -d -m 0755 "$(dest /usr/local/bin)"
+run ln -sfn "$VENV/bin/voice-device" "$(dest /usr/local/bin/voice-device)"
 run install -m 0644 "$SRC/hardware.md" "$(dest "$PREFIX")/hardware.md"
 run install -D -m 0644 "$SRC/docs/wiring.svg" "$(dest "$PREFIX")/docs/wiring.svg"
 run install -m 0644 "$SRC/config/config.toml" "$(dest "$PREFIX")/config.toml.example"
@@ -214,6 +217,6 @@ Next:
   1. Put your API key in $ETC/api-key (sudoedit $ETC/api-key; one line, mode 0600).
   2. Pick the audio devices and pins in $ETC/config.toml (voice-device devices lists them;
      hardware.md explains the wiring), then: sudo systemctl restart voice-device
-  3. Check everything: sudo CREDENTIALS_DIRECTORY=$ETC $VENV/bin/voice-device doctor --config $ETC/config.toml
+  3. Check everything: sudo CREDENTIALS_DIRECTORY=$ETC voice-device doctor --config $ETC/config.toml
      Logs: journalctl -u voice-device -f     State: systemctl status voice-device
 EOF

@@ -96,6 +96,10 @@ if systemd_running && command -v udevadm >/dev/null; then
 fi
 run rm -f "$(dest /etc/sysusers.d/voice-device.conf)"
 run rm -rf "$(dest /opt/voice-device)"
+link="$(dest /usr/local/bin/voice-device)"
+if [ "$(readlink "$link" 2>/dev/null)" = /opt/voice-device/venv/bin/voice-device ]; then
+    run rm -f "$link"
+fi
 
 if [ "$PURGE" -eq 1 ]; then
     say "purge: /etc/voice-device and the user voice-device"

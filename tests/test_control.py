@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import stat
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from device.cli import main as cli_main
 from device.control import ControlServer, request
 from device.realtime.credentials import Credential
 from device.realtime.errors import VoiceDeviceError
@@ -222,3 +224,26 @@ async def test_connect_answers_ok_only_once_connected(tmp_path: Path) -> None:
     finally:
         await session.disconnect()
         await server.close()
+
+
+async def test_cli_reads_a_credential_from_a_file_or_stdin_not_only_the_command_line(
+    served: tuple[RealtimeSession, Path, ControlServer],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, path, _ = served
+    # A credential of an unknown kind: the service's answer proves what the CLI sent.
+    wrong = '{"kind": "magic", "token": "fake-cli-key", "expiresAt": "2099-01-01T00:00:00Z"}'
+    cred_file = tmp_path / "credential.json"
+    cred_file.write_text(wrong)
+    argv = ["connect", "--socket", str(path), "--credential", f"@{cred_file}"]
+    assert await asyncio.to_thread(cli_main, argv) == 1
+    assert "credential.kind" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(wrong))
+    argv = ["connect", "--socket", str(path), "--credential", "-"]
+    assert await asyncio.to_thread(cli_main, argv) == 1
+    assert "credential.kind" in capsys.readouterr().err
+    argv = ["connect", "--socket", str(path), "--credential", f"@{tmp_path / 'missing.json'}"]
+    assert await asyncio.to_thread(cli_main, argv) == 2
+    assert "missing.json" in capsys.readouterr().err

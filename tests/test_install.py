@@ -251,6 +251,8 @@ def test_install_then_uninstall_in_a_throwaway_root(staged: Path) -> None:
     assert (root / "etc/udev/rules.d/60-voice-device-gpio.rules").exists()
     assert (root / "etc/sysusers.d/voice-device.conf").exists()
     assert (root / "opt/voice-device/hardware.md").exists()
+    cli = root / "usr/local/bin/voice-device"
+    assert os.readlink(cli) == "/opt/voice-device/venv/bin/voice-device"
 
     # a second run upgrades in place and keeps what the user changed
     config.write_text('[audio]\ncapture = "plughw:CARD=seeed2micvoicec,DEV=0"\n')
@@ -266,6 +268,7 @@ def test_install_then_uninstall_in_a_throwaway_root(staged: Path) -> None:
     result = run(UNINSTALL, "--root", str(root))
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (root / "opt/voice-device").exists()
+    assert not cli.is_symlink()
     assert not unit.exists() and not wants.is_symlink()
     assert not (root / "etc/udev/rules.d/60-voice-device-gpio.rules").exists()
     assert config.exists() and key.exists()
