@@ -3,8 +3,8 @@
     python -m benchmarks.audio_latency
 
 * capture: ``read()`` returning → the 20 ms frame handed on (downmix, resample, re-chunk; the
-  read already runs on the event loop, woken by the PCM's poll descriptor), over a real-time paced PCM (private
-  PulseAudio) when available, else the unpaced ``file`` plugin;
+  read already runs on the event loop, woken by the PCM's poll descriptor), over a real-time
+  paced PCM (private PulseAudio) when available, else the unpaced ``file`` plugin;
 * playback: ``play()`` of one 20 ms chunk → its ``write()`` returning (hand-off to the writer
   thread, resample, upmix, ALSA write) over the ``file`` plugin, chunks fed every 20 ms with
   no jitter-buffer threshold so queueing does not hide the processing;

@@ -1,12 +1,16 @@
 """Button latency: pin edge → action done on the event loop, over many presses.
 
 A thread plays gpiozero's role: it drives the mock mute button's pin low (the edge; gpiozero
-runs ``when_pressed`` in that thread, as it does in its own threads on a Pi) and waits until
-the session, owned by the event loop, reports ``muted`` changed. The time from just before
-the edge to the ``MuteChanged`` notice is one sample; ``Controls.stats`` also reports the
-edge → loop part alone.
+runs ``when_pressed`` in that thread, as it does in its own threads on a Pi), lets the contact
+bounce (``BOUNCES`` quick flips back and forth right after the edge, ending low) and waits
+until the session, owned by the event loop, reports ``muted`` changed. The time from just
+before the first edge to the ``MuteChanged`` notice is one sample; ``Controls.stats`` also
+reports the edge → loop part alone. Controls run with the shipped ``bounce_ms`` (the first edge
+acts, the bounce is ignored), so the thread presses like a finger: it holds the button past
+the lockout, releases (bouncing too) and waits out that lockout before the next press. Every
+press must toggle mute exactly once.
 
-    python -m benchmarks.button_latency [--presses 1000] [--stream]
+    python -m benchmarks.button_latency [--presses 1000] [--stream] [--bounce-ms 30]
 
 ``--stream`` connects the session to the local simulator and streams 20 ms microphone frames
 from the loop while the button is pressed, so the loop has the work it has on the device.
@@ -26,7 +30,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from benchmarks import Row
 from device.config import ButtonsSection
@@ -38,6 +42,10 @@ from device.simulator import Simulator
 
 MUTE_PIN = 27
 TARGET_MS = 5.0
+#: Contact bounce after each edge: this many extra flips back and forth.
+BOUNCES = 3
+#: Debounce lockout of the controls under test (the shipped default).
+BOUNCE_MS = ButtonsSection().bounce_ms
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -47,15 +55,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(
-    presses: int, stream: bool = False
+    presses: int, stream: bool = False, bounce_ms: int = BOUNCE_MS
 ) -> tuple[list[float], Controls, Privacy | None]:
     """Edge → ``session.muted`` changed, in ms, for ``presses`` presses; with ``stream``, also
     what reached the wire while muted."""
     if not stream:
-        samples, controls, _ = await _measure(presses, "ws://127.0.0.1:9/v1/realtime", False)
+        url = "ws://127.0.0.1:9/v1/realtime"
+        samples, controls, _ = await _measure(presses, url, False, bounce_ms)
         return samples, controls, None
     async with Simulator() as sim:
-        samples, controls, times = await _measure(presses, sim.url, True)
+        samples, controls, times = await _measure(presses, sim.url, True, bounce_ms)
         await asyncio.sleep(0.2)  # let the last frames arrive
         return samples, controls, _privacy(sim, times)
 
@@ -97,8 +106,19 @@ def _privacy(sim: Simulator, presses: list[tuple[int, int]]) -> Privacy:
     return result
 
 
+def _bounce(pin: MockPin, low: bool) -> None:
+    """Contact bounce right after an edge: the pin flips back and forth, ending ``low`` or not."""
+    for _ in range(BOUNCES):
+        if low:
+            pin.drive_high()
+            pin.drive_low()
+        else:
+            pin.drive_low()
+            pin.drive_high()
+
+
 async def _measure(
-    presses: int, url: str, stream: bool
+    presses: int, url: str, stream: bool, bounce_ms: int
 ) -> tuple[list[float], Controls, list[tuple[int, int]]]:
     loop = asyncio.get_running_loop()
     factory = MockFactory(pin_class=MockPWMPin)
@@ -110,15 +130,19 @@ async def _measure(
         streamer = asyncio.create_task(_stream(session))
     controls = Controls(
         session,
-        ControlsConfig(buttons=ButtonsSection(mute_long="none", mute_double="none")),
+        ControlsConfig(
+            buttons=ButtonsSection(mute_long="none", mute_double="none", bounce_ms=bounce_ms)
+        ),
         loop,
         pin_factory=factory,
     )
     changed = threading.Event()
     done_ns = [0]
+    toggles = [0]
 
     def on_notice(notice: Notice) -> None:
         if isinstance(notice, MuteChanged):
+            toggles[0] += 1
             done_ns[0] = time.perf_counter_ns()
             changed.set()
 
@@ -127,22 +151,30 @@ async def _measure(
     samples: list[float] = []
     times: list[tuple[int, int]] = []
 
+    # Past the lockout after each edge (a finger is slower still); when streaming, also let a
+    # few frames be offered in each muted and unmuted stretch.
+    settle = bounce_ms / 1000 + 0.005
+
     def presser() -> None:
         for i in range(presses):
             changed.clear()
             edge = time.perf_counter_ns()
             pin.drive_low()
+            _bounce(pin, low=True)
             if not changed.wait(1.0):
                 raise RuntimeError(f"press {i} was not handled within 1 s")
             samples.append((done_ns[0] - edge) / 1e6)
             times.append((edge, done_ns[0]))
+            time.sleep(max(0.0, settle - (time.perf_counter_ns() - edge) / 1e9))
             pin.drive_high()
-            # A human presses far slower; keep edges apart (and, when streaming, let a few
-            # frames be offered in each muted and unmuted stretch).
-            time.sleep(0.05 if stream else 0.001)
+            _bounce(pin, low=False)
+            time.sleep(max(settle, 0.05 if stream else 0.0))
 
     try:
         await asyncio.to_thread(presser)
+        await asyncio.sleep(settle)  # the last release's lockout
+        if toggles[0] != presses:
+            raise RuntimeError(f"{presses} bouncing presses toggled mute {toggles[0]} times")
     finally:
         controls.close()
         factory.reset()
@@ -166,7 +198,7 @@ def rows(presses: int = 400) -> list[Row]:
                 "ms",
                 f"≤ {TARGET_MS:g} ms",
                 p99 <= TARGET_MS,
-                f"{len(samples)} presses",
+                f"{len(samples)} presses, each bouncing ({BOUNCE_MS} ms debounce)",
             )
         )
         if privacy is not None:
@@ -191,10 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stream", action="store_true", help="stream mic frames to the simulator meanwhile"
     )
+    parser.add_argument(
+        "--bounce-ms", type=int, default=BOUNCE_MS, help="buttons.bounce_ms of the controls"
+    )
     args = parser.parse_args(argv)
     if args.presses < 1:
         parser.error("--presses must be at least 1")
-    samples, controls, privacy = asyncio.run(measure(args.presses, args.stream))
+    if args.bounce_ms < 0:
+        parser.error("--bounce-ms must be at least 0")
+    samples, controls, privacy = asyncio.run(measure(args.presses, args.stream, args.bounce_ms))
     loop_ms = [ns / 1e6 for ns in controls.stats.latencies_ns]
     median, p99 = statistics.median(samples), percentile(samples, 99)
     what = " (mic streaming to the simulator)" if args.stream else ""
@@ -203,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  edge → loop (Controls.stats, {len(loop_ms)} edges): median "
         f"{statistics.median(loop_ms):.3f} ms   p99 {percentile(loop_ms, 99):.3f} ms"
+    )
+    stats = controls.stats
+    print(
+        f"  debounce ({args.bounce_ms} ms): {stats.ignored} bounce edges ignored, "
+        f"{stats.deferred} edges delivered late"
     )
     if privacy is not None:
         print(f"  privacy: {privacy}")

@@ -8,11 +8,21 @@
 
 Threads. gpiozero calls button callbacks in its own threads (the caller's thread for mock
 pins). A callback only records the edge time (``time.perf_counter_ns``) and hands the edge to
-the event loop with ``loop.call_soon_threadsafe``; gestures are decided and actions run on the
-loop, so the session keeps one owner. LED patterns are set from session notices, on the loop,
-synchronously — an LED is never behind the state it shows.
+the event loop with ``loop.call_soon_threadsafe``; debouncing, gestures and actions all run on
+the loop, so the session keeps one owner. LED patterns are set from session notices, on the
+loop, synchronously — an LED is never behind the state it shows.
 
-Buttons (BCM numbers, pull-up/active-low by default, ``bounce_ms`` debounce):
+Debounce. Buttons are created without gpiozero's ``bounce_time``: with lgpio that is a
+stable-level filter, which reports every edge only after ``bounce_ms`` of quiet — every press
+would act that much late. Instead, on the loop, the **first** edge of a button acts at once,
+and further edges of that button within ``bounce_ms`` of an accepted edge are ignored
+(lockout). An ignored edge may have been the real last one (a tap shorter than ``bounce_ms``:
+the press is accepted, its release falls in the lockout), so when a lockout in which edges were
+ignored ends, the button is read again; if it differs from the last accepted state, the missed
+edge is delivered then, with the time of the ignored edge it stands for (a tap stays a short
+press for the gesture logic). ``bounce_ms = 0``: no lockout, every change acts.
+
+Buttons (BCM numbers, pull-up/active-low by default, ``bounce_ms`` debounce as above):
 
 * **connect** — single press toggles: ``connect`` when disconnected/closed, ``disconnect`` when
   connecting/connected/reconnecting. Long press (held ≥ ``long_press_s``) runs
@@ -137,41 +147,61 @@ class ControlsConfig:
         b, led = self.buttons, self.leds
         if b.mode not in MODES:
             raise ControlsError(f"buttons.mode: expected one of {MODES}, got {b.mode!r}")
+        if b.mode == "push_to_talk" and b.talk is None:
+            raise ControlsError(
+                "buttons.talk: push_to_talk mode needs a talk button pin, got None "
+                "(without one the microphone could never stream)"
+            )
         for key in ("connect_long", "connect_double", "mute_long", "mute_double"):
             value = getattr(b, key)
             if value not in ACTIONS:
                 raise ControlsError(f"buttons.{key}: expected one of {ACTIONS}, got {value!r}")
-        if b.long_press_s <= 0 or b.double_press_s <= 0 or b.bounce_ms < 0:
-            raise ControlsError(
-                "buttons: long_press_s and double_press_s must be > 0, bounce_ms >= 0"
-            )
+        for key, value, ok, expected in (
+            ("long_press_s", b.long_press_s, b.long_press_s > 0, "> 0"),
+            ("double_press_s", b.double_press_s, b.double_press_s > 0, "> 0"),
+            ("bounce_ms", b.bounce_ms, b.bounce_ms >= 0, ">= 0"),
+        ):
+            if not ok:
+                raise ControlsError(f"buttons.{key}: expected {expected}, got {value!r}")
         if led.status_rgb is not None and len(led.status_rgb) != 3:
-            raise ControlsError(f"leds.status_rgb: expected [r, g, b] pins, got {led.status_rgb}")
-        seen: dict[int, str] = {}
-        for role, pin in self.pins():
+            raise ControlsError(f"leds.status_rgb: expected [r, g, b] pins, got {led.status_rgb!r}")
+        seen: dict[int, tuple[str, str]] = {}
+        for key, role, pin in self._pin_keys():
             if pin in seen:
-                raise ControlsError(f"GPIO{pin} is assigned to both the {seen[pin]} and the {role}")
-            seen[pin] = role
+                other_key, other_role = seen[pin]
+                raise ControlsError(
+                    f"GPIO{pin} is assigned to both the {other_role} and the {role} "
+                    f"({other_key} = {pin}, {key} = {pin})"
+                )
+            seen[pin] = (key, role)
 
     def pins(self) -> list[tuple[str, int]]:
         """``(role, pin)`` for every pin this configuration claims."""
+        return [(role, pin) for _, role, pin in self._pin_keys()]
+
+    def _pin_keys(self) -> list[tuple[str, str, int]]:
+        """``(config key, role, pin)`` for every pin this configuration claims."""
         b, led = self.buttons, self.leds
-        roles: list[tuple[str, int | None]] = [
-            ("connect button", b.connect),
-            ("mute button", b.mute),
-            ("talk button", b.talk if b.mode == "push_to_talk" else None),
-            ("volume up button", b.volume_up),
-            ("volume down button", b.volume_down),
-            ("mute LED", led.mute),
-            ("activity LED", led.activity),
-            ("fault LED", led.fault),
+        roles: list[tuple[str, str, int | None]] = [
+            ("buttons.connect", "connect button", b.connect),
+            ("buttons.mute", "mute button", b.mute),
+            ("buttons.talk", "talk button", b.talk if b.mode == "push_to_talk" else None),
+            ("buttons.volume_up", "volume up button", b.volume_up),
+            ("buttons.volume_down", "volume down button", b.volume_down),
+            ("leds.mute", "mute LED", led.mute),
+            ("leds.activity", "activity LED", led.activity),
+            ("leds.fault", "fault LED", led.fault),
         ]
         if led.status_rgb is not None:
             r, g, b_ = led.status_rgb
-            roles += [("status LED, red", r), ("status LED, green", g), ("status LED, blue", b_)]
+            roles += [
+                ("leds.status_rgb[0]", "status LED, red", r),
+                ("leds.status_rgb[1]", "status LED, green", g),
+                ("leds.status_rgb[2]", "status LED, blue", b_),
+            ]
         else:
-            roles.append(("status LED", led.status))
-        return [(role, pin) for role, pin in roles if pin is not None]
+            roles.append(("leds.status", "status LED", led.status))
+        return [(key, role, pin) for key, role, pin in roles if pin is not None]
 
 
 def push_to_talk_config(config: SessionConfig) -> SessionConfig:
@@ -181,11 +211,19 @@ def push_to_talk_config(config: SessionConfig) -> SessionConfig:
 
 @dataclass
 class PressStats:
-    """Edge → loop latency of button edges (nanoseconds), for benchmarks and ``status``."""
+    """Edge → loop latency of button edges (nanoseconds), for benchmarks and ``status``.
+
+    ``edges`` counts the edges acted on. An edge's time is when gpiozero reported the pin
+    change; an edge delivered when a lockout ends (``deferred``) keeps the time of the ignored
+    edge it stands for, so its latency includes that wait. ``ignored``: bounce edges dropped
+    during a lockout.
+    """
 
     edges: int = 0
     last_edge_ns: int = 0
     last_latency_ns: int = 0
+    ignored: int = 0
+    deferred: int = 0
     latencies_ns: collections.deque[int] = field(
         default_factory=lambda: collections.deque(maxlen=10000)
     )
@@ -207,6 +245,18 @@ class PressStats:
         ordered = sorted(self.latencies_ns)
         rank = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
         return ordered[rank] / 1e6
+
+
+@dataclass(eq=False)
+class _Debounce:
+    """Lockout debounce state of one button; owned by the event loop (see the module docstring)."""
+
+    device: Any  # the gpiozero Button, read again when a lockout ends
+    pressed: bool  # the last accepted state
+    until_ns: int = 0  # edges stamped before this fall in the lockout
+    #: state → time of the latest edge into it ignored since the last accepted edge
+    ignored: dict[bool, int] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None  # the end of the lockout, once an edge was ignored
 
 
 class _Gesture:
@@ -331,6 +381,8 @@ class Controls:
         self._closed = False
         self._status = session.status
         self._gestures: dict[str, _Gesture] = {}
+        self._debounce: dict[str, _Debounce] = {}
+        self._bounce_ns = config.buttons.bounce_ms * 1_000_000
         self.status_led: Any = None
         self.mute_led: Any = None
         self.activity_led: Any = None
@@ -389,6 +441,10 @@ class Controls:
             self._unsubscribe()
         for gesture in self._gestures.values():
             gesture.cancel()
+        for debounce in self._debounce.values():
+            if debounce.timer is not None:
+                debounce.timer.cancel()
+                debounce.timer = None
         for handle in self._repeat.values():
             handle.cancel()
         self._repeat.clear()
@@ -399,11 +455,19 @@ class Controls:
     # ------------------------------------------------------------------ setup
 
     def _claim(
-        self, role: str, pin: int, make: Callable[[], Any], parts: dict[int, str] | None = None
+        self,
+        role: str,
+        pin: int,
+        make: Callable[[], Any],
+        parts: dict[int, str] | None = None,
+        *,
+        keep: bool = True,
     ) -> Any:
         """``make()`` a gpiozero device; failures become :class:`ControlsError` naming the pin.
 
-        ``parts`` (pin → role) names the culprit when one device claims several pins.
+        ``parts`` (pin → role) names the culprit when one device claims several pins and the
+        error names it (lgpio's ``GPIO busy`` does not: claim such pins one by one first, see
+        :meth:`_probe`). ``keep=False``: the caller closes the device itself.
         """
         from gpiozero.exc import GPIOPinInUse, PinInvalidPin
 
@@ -426,8 +490,23 @@ class Controls:
                     f"{where} is already in use by another program: {text}"
                 ) from exc
             raise ControlsError(f"{where} could not be set up: {exc!r}") from exc
-        self._devices.append(device)
+        if keep:
+            self._devices.append(device)
         return device
+
+    def _probe(self, role: str, pin: int) -> None:
+        """Claim ``pin`` alone and release it again: a :class:`ControlsError` naming this pin if
+        it is invalid or in use (here, or by another program under lgpio).
+
+        A bare ``GPIODevice`` only reserves the pin and claims the line (as the input it
+        already is), so the LED does not flicker.
+        """
+        from gpiozero import GPIODevice
+
+        probe = self._claim(
+            role, pin, lambda: GPIODevice(pin, pin_factory=self._factory), keep=False
+        )
+        probe.close()
 
     def _led(self, role: str, pin: int, pwm: bool) -> tuple[Any, bool]:
         """An LED (PWMLED if ``pwm`` and the pin supports it); returns (device, is_pwm)."""
@@ -458,6 +537,10 @@ class Controls:
                 )
 
             parts = {r: "status LED, red", g: "status LED, green", b: "status LED, blue"}
+            # One pin at a time first: RGBLED claims all three, and lgpio's "GPIO busy" does
+            # not say which one another program holds.
+            for pin, role in parts.items():
+                self._probe(role, pin)
             try:
                 self.status_led = self._claim(parts[r], r, lambda: rgb(c.pwm), parts)
             except ControlsError as exc:
@@ -475,19 +558,19 @@ class Controls:
         if c.fault is not None:
             self.fault_led, _ = self._led("fault LED", c.fault, False)
 
-    def _button(self, role: str, pin: int, on_press: str, on_release: str | None) -> None:
+    def _button(self, role: str, pin: int, name: str) -> None:
         from gpiozero import Button
 
         c = self.config.buttons
-        bounce = c.bounce_ms / 1000 if c.bounce_ms > 0 else None
+        # No gpiozero/lgpio debounce (it delays every edge by bounce_ms): see _on_edge.
         button = self._claim(
             role,
             pin,
-            lambda: Button(pin, pull_up=c.pull_up, bounce_time=bounce, pin_factory=self._factory),
+            lambda: Button(pin, pull_up=c.pull_up, bounce_time=None, pin_factory=self._factory),
         )
-        button.when_pressed = lambda: self._post(on_press, True)
-        if on_release is not None:
-            button.when_released = lambda: self._post(on_release, False)
+        self._debounce[name] = _Debounce(button, bool(button.is_pressed))
+        button.when_pressed = lambda: self._post(name, True)
+        button.when_released = lambda: self._post(name, False)
 
     def _setup_buttons(self) -> None:
         c = self.config.buttons
@@ -500,14 +583,14 @@ class Controls:
             self._gestures[name] = _Gesture(
                 self.loop, self._act, single, long, double, c.long_press_s, c.double_press_s
             )
-            self._button(f"{name} button", pin, name, name)
+            self._button(f"{name} button", pin, name)
         if c.mode == "push_to_talk" and c.talk is not None:
-            self._button("talk button", c.talk, "talk", "talk")
+            self._button("talk button", c.talk, "talk")
         if self._volume is not None:
             if c.volume_up is not None:
-                self._button("volume up button", c.volume_up, "volume_up", "volume_up")
+                self._button("volume up button", c.volume_up, "volume_up")
             if c.volume_down is not None:
-                self._button("volume down button", c.volume_down, "volume_down", "volume_down")
+                self._button("volume down button", c.volume_down, "volume_down")
         elif c.volume_up is not None or c.volume_down is not None:
             log.warning("volume buttons configured but no mixer to drive: ignored")
 
@@ -532,8 +615,49 @@ class Controls:
             self.loop.call_soon_threadsafe(self._on_edge, button, pressed, edge_ns)
 
     def _on_edge(self, button: str, pressed: bool, edge_ns: int) -> None:
+        """Loop: debounce an edge stamped ``edge_ns``; the first edge after a lockout acts now."""
         if self._closed:
             return
+        d = self._debounce.get(button)
+        if d is None:
+            return
+        if edge_ns < d.until_ns:  # bounce (or a very short tap): look again when it ends
+            d.ignored[pressed] = edge_ns
+            self.stats.ignored += 1
+            if d.timer is None:
+                d.timer = self.loop.call_later(self._wait_s(d.until_ns), self._lockout_over, button)
+            return
+        if pressed != d.pressed:
+            self._accept(button, d, pressed, edge_ns)
+
+    def _lockout_over(self, button: str) -> None:
+        """Loop: a lockout in which edges were ignored ended; deliver the edge it swallowed."""
+        d = self._debounce[button]
+        d.timer = None
+        if self._closed:
+            return
+        now = time.perf_counter_ns()
+        if now < d.until_ns:  # a later accepted edge started a new lockout
+            d.timer = self.loop.call_later(self._wait_s(d.until_ns), self._lockout_over, button)
+            return
+        try:
+            pressed = bool(d.device.is_pressed)
+        except Exception:
+            log.exception("could not read the %s button", button)
+            return
+        if pressed != d.pressed:
+            self.stats.deferred += 1
+            self._accept(button, d, pressed, d.ignored.get(pressed, now))
+
+    @staticmethod
+    def _wait_s(until_ns: int) -> float:
+        return max(0.0, (until_ns - time.perf_counter_ns()) / 1e9)
+
+    def _accept(self, button: str, d: _Debounce, pressed: bool, edge_ns: int) -> None:
+        """Loop: act on an edge and start its lockout (measured from the edge)."""
+        d.pressed = pressed
+        d.until_ns = edge_ns + self._bounce_ns
+        d.ignored.clear()
         gesture = self._gestures.get(button)
         if gesture is not None:
             if pressed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from gpiozero import Button
+from gpiozero import LED, Button
 from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 from recorder import Recorder
 from waiting import until
@@ -170,6 +171,10 @@ class Rig:
         await until(lambda: controls.stats.edges >= count, what=f"{count} edges handled")
 
     async def click(self, controls: Controls, number: int) -> None:
+        """A tap: press and release at once. The release falls in the press's debounce lockout
+        and is delivered when it ends. Waits out the lockout of the button's previous edge
+        first (edges inside it would count as bounce), as a finger would."""
+        await asyncio.sleep(controls.config.buttons.bounce_ms / 1000 + 0.005)
         before = controls.stats.edges
         self.pin(number).drive_low()
         self.pin(number).drive_high()
@@ -306,11 +311,8 @@ async def test_double_press_runs_the_double_action_not_two_singles(rig: Rig) -> 
     session = rig.session()
     rec = Recorder(session)
     controls = rig.build(session, mute_double="mute", double_press_s=0.3)
-    pin = rig.pin(MUTE)
     for _ in range(2):
-        pin.drive_low()
-        pin.drive_high()
-    await rig.edges(controls, 4)
+        await rig.click(controls, MUTE)
     assert session.muted
     assert rec.mutes() == [True]
     await asyncio.sleep(0.4)  # past the window: no single press fires late
@@ -338,11 +340,8 @@ async def test_connect_double_press_action(rig: Rig) -> None:
     session = rig.session()
     session.mute()
     controls = rig.build(session, connect_double="toggle_mute", connect_long="none")
-    pin = rig.pin(CONNECT)
     for _ in range(2):
-        pin.drive_low()
-        pin.drive_high()
-    await rig.edges(controls, 4)
+        await rig.click(controls, CONNECT)
     assert not session.muted
     assert session.status == "disconnected"
 
@@ -408,6 +407,89 @@ async def test_press_from_a_gpio_thread_is_handled_on_the_loop(rig: Rig) -> None
     await asyncio.to_thread(rig.pin(MUTE).drive_high)
 
 
+# ---------------------------------------------------------------------------------- debounce
+
+
+async def test_a_bouncing_press_acts_on_its_first_edge_exactly_once(rig: Rig) -> None:
+    session = rig.session()
+    rec = Recorder(session)
+    controls = rig.build(session, bounce_ms=100)  # mute acts on press (no long/double action)
+    pin = rig.pin(MUTE)
+    assert pin.bounce is None  # not gpiozero's/lgpio's debounce: it delays every edge
+    before_ns = time.perf_counter_ns()
+    pin.drive_low()  # the first edge
+    after_ns = time.perf_counter_ns()
+    await asyncio.sleep(0)  # one loop pass: the posted edge is handled
+    assert session.muted  # at once, while the contacts still bounce
+    assert before_ns <= controls.stats.last_edge_ns <= after_ns  # timed at the first edge
+    for _ in range(3):  # contact bounce over a few ms, ending low (pressed)
+        await asyncio.sleep(0.001)
+        pin.drive_high()
+        await asyncio.sleep(0.001)
+        pin.drive_low()
+    assert time.perf_counter_ns() - before_ns < 100e6, "the burst outlasted the lockout"
+    await asyncio.sleep(0.15)  # the lockout ends: the button is still pressed, nothing missed
+    assert rec.mutes() == [True]
+    assert (controls.stats.edges, controls.stats.ignored, controls.stats.deferred) == (1, 6, 0)
+    pin.drive_high()  # the release, after the lockout: acts at once (and does nothing)
+    await rig.edges(controls, 2)
+    assert rec.mutes() == [True] and controls.stats.deferred == 0
+
+
+async def test_a_tap_shorter_than_bounce_ms_is_a_whole_short_press(rig: Rig) -> None:
+    session = rig.session()
+    session.mute()
+    rec = Recorder(session)
+    # With a long action, a single press acts on release: the release must not be lost.
+    controls = rig.build(session, bounce_ms=30, mute_long="mute", long_press_s=0.1)
+    pin = rig.pin(MUTE)
+    pin.drive_low()
+    await rig.edges(controls, 1)
+    pressed_ns = controls.stats.last_edge_ns
+    await asyncio.sleep(0.005)
+    before_ns = time.perf_counter_ns()
+    pin.drive_high()  # inside the press's lockout: ignored now, delivered when it ends
+    after_ns = time.perf_counter_ns()
+    await asyncio.sleep(0)
+    assert controls.stats.edges == 1 and controls.stats.ignored == 1
+    await rig.edges(controls, 2)
+    assert controls.stats.deferred == 1
+    released_ns = controls.stats.last_edge_ns
+    assert before_ns <= released_ns <= after_ns  # the release keeps its own edge time
+    assert (released_ns - pressed_ns) / 1e6 < 30
+    assert (time.perf_counter_ns() - pressed_ns) / 1e6 >= 29  # ... but acts after the lockout
+    await until(lambda: not session.muted, what="the single press (toggle → unmute)")
+    await asyncio.sleep(0.15)  # past long_press_s: the tap was not a long press
+    assert rec.mutes() == [False]
+    assert not session.muted
+
+
+async def test_bounce_ms_0_means_no_lockout(rig: Rig) -> None:
+    session = rig.session()
+    rec = Recorder(session)
+    controls = rig.build(session, bounce_ms=0)
+    pin = rig.pin(MUTE)
+    for _ in range(2):  # edges microseconds apart: each one acts
+        pin.drive_low()
+        pin.drive_high()
+    await rig.edges(controls, 4)
+    assert rec.mutes() == [True, False]
+    assert (controls.stats.ignored, controls.stats.deferred) == (0, 0)
+    assert pin.bounce is None
+
+
+async def test_close_cancels_a_pending_lockout(rig: Rig) -> None:
+    session = rig.session()
+    controls = rig.build(session)
+    pin = rig.pin(MUTE)
+    pin.drive_low()
+    pin.drive_high()  # ignored for now, would be delivered when the lockout ends
+    await rig.edges(controls, 1)
+    controls.close()
+    await asyncio.sleep(0.06)
+    assert controls.stats.edges == 1 and controls.stats.deferred == 0
+
+
 # ---------------------------------------------------------------------------------- talk
 
 
@@ -462,6 +544,16 @@ async def test_push_to_talk_needs_turn_detection_off(rig: Rig) -> None:
 async def test_talk_pin_is_not_claimed_in_toggle_mode(rig: Rig) -> None:
     rig.build(rig.session(), mode="toggle")
     Button(TALK, pin_factory=rig.factory).close()
+
+
+async def test_push_to_talk_without_a_talk_button_is_refused(rig: Rig) -> None:
+    session = rig.session(config=push_to_talk_config(SessionConfig()))
+    config = ControlsConfig(buttons=ButtonsSection(mode="push_to_talk", talk=None))
+    with pytest.raises(ControlsError, match=r"^buttons\.talk: push_to_talk mode needs a talk"):
+        Controls(session, config, asyncio.get_running_loop(), pin_factory=rig.factory)
+    Button(MUTE, pin_factory=rig.factory).close()  # refused before claiming anything
+    # toggle mode needs no talk button
+    ControlsConfig(buttons=ButtonsSection(mode="toggle", talk=None)).validate()
 
 
 # ---------------------------------------------------------------------------------- LEDs
@@ -790,6 +882,82 @@ async def test_invalid_pin_and_clashes_are_clear_errors(rig: Rig) -> None:
     with pytest.raises(ControlsError, match="mode"):
         rig.build(rig.session(), mode="walkie")
     rig.build(rig.session())  # nothing leaked
+
+
+@pytest.mark.parametrize(
+    ("buttons", "leds", "message"),
+    [
+        (
+            ButtonsSection(mode="push_to_talk", talk=None),
+            LedsSection(),
+            "buttons.talk: push_to_talk mode needs a talk button pin",
+        ),
+        (
+            ButtonsSection(long_press_s=-1),
+            LedsSection(),
+            "buttons.long_press_s: expected > 0, got -1",
+        ),
+        (
+            ButtonsSection(long_press_s=0),
+            LedsSection(),
+            "buttons.long_press_s: expected > 0, got 0",
+        ),
+        (
+            ButtonsSection(double_press_s=-0.5),
+            LedsSection(),
+            "buttons.double_press_s: expected > 0, got -0.5",
+        ),
+        (ButtonsSection(bounce_ms=-5), LedsSection(), "buttons.bounce_ms: expected >= 0, got -5"),
+        (ButtonsSection(mode="walkie"), LedsSection(), "buttons.mode: expected one of"),  # type: ignore[arg-type]
+        (
+            ButtonsSection(mute_double="explode"),  # type: ignore[arg-type]
+            LedsSection(),
+            "buttons.mute_double: expected one of",
+        ),
+        (
+            ButtonsSection(),
+            LedsSection(status_rgb=[13, 19]),
+            "leds.status_rgb: expected [r, g, b] pins, got [13, 19]",
+        ),
+        (
+            ButtonsSection(mute=STATUS_LED),
+            LedsSection(),
+            "GPIO22 is assigned to both the mute button and the status LED "
+            "(buttons.mute = 22, leds.status = 22)",
+        ),
+        (
+            ButtonsSection(),
+            LedsSection(status=None, status_rgb=[13, CONNECT, 26]),
+            "GPIO17 is assigned to both the connect button and the status LED, green "
+            "(buttons.connect = 17, leds.status_rgb[1] = 17)",
+        ),
+    ],
+)
+def test_validate_names_the_key_and_the_value(
+    buttons: ButtonsSection, leds: LedsSection, message: str
+) -> None:
+    with pytest.raises(ControlsError, match="^" + re.escape(message)):
+        ControlsConfig(buttons=buttons, leds=leds).validate()
+
+
+def test_the_default_config_is_valid() -> None:
+    ControlsConfig().validate()
+    ControlsConfig(buttons=ButtonsSection(bounce_ms=0)).validate()
+
+
+async def test_rgb_green_pin_in_use_names_the_green_pin(rig: Rig) -> None:
+    busy = LED(19, pin_factory=rig.factory)  # another device holds the green pin
+    try:
+        with pytest.raises(ControlsError) as caught:
+            rig.build(rig.session(), status=None, status_rgb=[13, 19, 26])
+        message = str(caught.value)
+        assert message.startswith("GPIO19 (status LED, green) is already in use"), message
+        assert "GPIO13" not in message and "red" not in message
+        for pin in (13, 26):  # the probe of red released it again; blue was never claimed
+            LED(pin, pin_factory=rig.factory).close()
+    finally:
+        busy.close()
+    rig.build(rig.session(), status=None, status_rgb=[13, 19, 26])  # nothing leaked
 
 
 async def test_rgb_pin_in_use_names_that_pin_and_colour(rig: Rig) -> None:

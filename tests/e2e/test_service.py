@@ -176,3 +176,28 @@ async def test_sigterm_mid_response_exits_cleanly(service: Service, sim: Simulat
     # The model was told goodbye properly: a normal close, not a dropped connection.
     await until(lambda: len(sim.close_codes) >= 1, what="the simulator saw the close")
     assert sim.close_codes[-1] == 1000
+
+
+async def test_half_duplex_mutes_the_mic_while_the_speaker_plays(
+    pulse: PrivatePulse, sim: Simulator, tmp_path: Path
+) -> None:
+    audio = (
+        'capture = "pulse_capture"\nplayback = "pulse_playback"\nrate = 48000\nhalf_duplex = true'
+    )
+    async with running_service(pulse, sim, tmp_path, audio=audio) as service:
+        assert (await service.cmd("connect"))["ok"]
+        await until(lambda: appends(sim) >= 20, what="the mic streams while the speaker is quiet")
+        assert (await service.cmd("send_message", text="Tell me something"))["ok"]
+        await until(
+            lambda: any(e["type"] == "response.output_audio.delta" for e in sim.sent),
+            what="the reply is streaming",
+        )
+        await asyncio.sleep(0.4)  # past the jitter buffer: the speaker is playing now
+        during = appends(sim)
+        await asyncio.sleep(0.8)
+        assert appends(sim) - during <= 1, "the mic was sent while the speaker played"
+        await until(lambda: any(e["type"] == "response.done" for e in sim.sent), what="reply sent")
+        await asyncio.sleep(1.5)  # the last of the 2 s reply leaves the speaker
+        after = appends(sim)
+        await asyncio.sleep(0.6)
+        assert appends(sim) - after >= 15, "the mic did not come back after the reply"
