@@ -14,7 +14,7 @@ Request ``{"cmd": NAME, ...}`` → exactly one reply line, ``{"ok": true, ...}``
                    ``{"event": "status", "status": …}``, ``{"event": "muted", "muted": …}``,
                    ``{"event": "transcript", "role": "user"|"assistant", "text": …}``,
                    ``{"event": "error", "code": …, "message": …}``,
-                   ``{"event": "faults", "faults": {source: message}}`` (raised or cleared;
+                   ``{"event": "faults", "faults": [message, …]}`` (raised or cleared;
                    empty when nothing is wrong any more), and ``speaking``/``text``.
 =================  ==========================================================================
 
@@ -97,7 +97,7 @@ def notice_to_event(notice: Notice) -> dict[str, Any]:
         case ErrorNotice(code, message):
             return {"event": "error", "code": code, "message": message}
         case FaultsChanged(faults):
-            return {"event": "faults", "faults": dict(faults)}
+            return {"event": "faults", "faults": sorted(message for _, message in faults)}
     raise TypeError(f"unknown notice {notice!r}")  # pragma: no cover
 
 

@@ -191,11 +191,11 @@ async def test_subscribers_learn_when_a_device_fault_starts_and_ends(
         return line
 
     assert await event() == {"event": "error", "code": "audio", "message": message}
-    assert await event() == {"event": "faults", "faults": {"capture": message}}
+    assert await event() == {"event": "faults", "faults": [message]}
     # The same fault again is not news; its end is.
     session.set_fault("capture", message)
     session.set_fault("capture", None)
-    assert await event() == {"event": "faults", "faults": {}}
+    assert await event() == {"event": "faults", "faults": []}
     writer.close()
 
 
