@@ -16,9 +16,12 @@ Faults never raise into the application:
   has already re-prepared the stream and the next read restarts it; the overrun is counted and
   logged at most once per second. Overruns are not sent to ``on_fault``.
 * device missing at start or lost mid-session (``ALSAAudioError``): ``on_fault`` receives an
-  :class:`AudioFault` (kind ``"missing"`` or ``"lost"``) naming the device, and capture retries
-  with exponential backoff (0.5 s doubling to 5 s); when the device is back a ``"recovered"``
-  fault follows. ``on_fault`` always runs on the event loop.
+  :class:`AudioFault` (kind ``"missing"`` or ``"lost"``) naming the device, once per outage, and
+  capture retries with exponential backoff (0.5 s doubling to 5 s); when the device is back and
+  has delivered audio (the first read with frames, not merely a successful open) a
+  ``"recovered"`` fault follows and the backoff restarts at 0.5 s. A device that opens and then
+  fails at once stays faulted and is retried ever more slowly, without recovered/lost pairs.
+  ``on_fault`` always runs on the event loop.
 * a device that stops delivering without an error for ``STALL_S``, or an unexpected exception:
   :meth:`AlsaCapture.alive` turns False (the service's watchdog then lets systemd restart it).
 """
@@ -213,6 +216,7 @@ class AlsaCapture:
         self._deadline = 0.0
         self._crashed = False
         self._faulted = False
+        self._backoff = BACKOFF_START_S
         self._last_overrun_log = 0.0
         self._last_consumer_log = 0.0
 
@@ -294,7 +298,7 @@ class AlsaCapture:
 
         c = self.config
         dsp = CaptureDSP(c.rate, c.fmt, c.channels)
-        backoff = BACKOFF_START_S
+        self._backoff = BACKOFF_START_S
         while not self._closed:
             self._deadline = time.monotonic() + STALL_S + BACKOFF_CAP_S
             self.stats.open_attempts += 1
@@ -304,25 +308,35 @@ class AlsaCapture:
                 if not self._faulted:
                     self._faulted = True
                     self._fault("missing", f'capture device "{c.device}" not available: {exc}')
-                self._deadline = time.monotonic() + backoff + STALL_S
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, BACKOFF_CAP_S)
+                await self._retry_later()
                 continue
-            if self._faulted:
-                self._faulted = False
-                self._fault("recovered", f'capture device "{c.device}" recovered')
-            backoff = BACKOFF_START_S
             dsp.reset()
             try:
                 await _Reader(self, pcm, dsp).run()
             except alsaaudio.ALSAAudioError as exc:
-                self._faulted = True
-                self._fault("lost", f'capture device "{c.device}" failed: {exc}')
-                self._deadline = time.monotonic() + backoff + STALL_S
-                await asyncio.sleep(backoff)
+                if not self._faulted:
+                    self._faulted = True
+                    self._fault("lost", f'capture device "{c.device}" failed: {exc}')
+                else:  # opened again but still failing: the outage goes on
+                    log.debug("capture device %r still failing: %s", c.device, exc)
             finally:
                 with contextlib.suppress(Exception):
                     pcm.close()
+            await self._retry_later()  # the dead PCM is closed first
+
+    async def _retry_later(self) -> None:
+        """Wait the backoff (0.5 s doubling to 5 s; it only restarts once audio has moved)."""
+        backoff = self._backoff
+        self._deadline = time.monotonic() + backoff + STALL_S
+        await asyncio.sleep(backoff)
+        self._backoff = min(backoff * 2, BACKOFF_CAP_S)
+
+    def _audio_moved(self) -> None:
+        """The open PCM delivered audio: the device works (again)."""
+        self._backoff = BACKOFF_START_S
+        if self._faulted:
+            self._faulted = False
+            self._fault("recovered", f'capture device "{self.config.device}" recovered')
 
     async def _open_off_loop(self) -> Any:
         """``_open()`` in a short-lived thread (opening can block: a PulseAudio handshake, a USB
@@ -422,6 +436,7 @@ class _Reader:
         self.watched: list[int] = []
         self.timer: asyncio.TimerHandle | None = None
         self.empty_wakes = 0
+        self.moved = False  # a read has returned audio
         self.period_s = owner.config.period_ms / 1000
 
     async def run(self) -> None:
@@ -492,6 +507,9 @@ class _Reader:
                     continue
                 got += n
                 owner._deadline = time.monotonic() + STALL_S + self.period_s
+                if not self.moved:
+                    self.moved = True
+                    owner._audio_moved()
                 frames = dsp.process(data)
                 if frames:
                     owner._deliver(frames, t_read)

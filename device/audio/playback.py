@@ -6,8 +6,13 @@ into ALSA); a daemon writer thread owns the PCM:
 
 * it opens the PCM once at :meth:`AlsaPlayback.start` (a fresh stream over the pulse plugin can
   stall ~1 s, so never per response) and keeps it open; a missing or lost device is reported to
-  ``on_fault`` (on the event loop) and retried with backoff 0.5 s → 5 s, audio arriving while the
-  device is missing is discarded and counted in ``stats.dropped_ms``;
+  ``on_fault`` (on the event loop) once per outage and retried with backoff 0.5 s → 5 s; audio
+  arriving while the device is missing is discarded and counted in ``stats.dropped_ms``. A lost
+  device is noticed while idle too: ``avail()`` is polled every 0.25 s and a negative errno other
+  than ``-EPIPE`` (pyalsaaudio returns e.g. ``-ENODEV`` rather than raising) counts as lost;
+* a reopened device counts as recovered (``"recovered"`` fault, backoff back to 0.5 s) only once
+  a write has succeeded: right after the reopen the writer writes one period of silence to prove
+  it. A device that opens and then fails at once stays faulted, and the backoff keeps doubling;
 * it resamples 24 kHz → device rate with a streaming soxr resampler, copies mono to every
   device channel and writes whole periods, only when ``avail()`` has room, so a write never
   blocks and an :meth:`~AlsaPlayback.interrupt` is acted on (``pcm.drop()``) within
@@ -30,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -148,6 +154,7 @@ class AlsaPlayback:
         self._played: OrderedDict[str, int] = OrderedDict()  # frames of retired segments
         self._faulted = False
         self._crashed = False
+        self._backoff = BACKOFF_START_S  # writer thread only
         self._deadline = 0.0
         self._last_item: str | None = None  # item of the last frames written
         self._last_underrun_log = 0.0
@@ -332,7 +339,7 @@ class AlsaPlayback:
         import alsaaudio
 
         c = self.config
-        backoff = BACKOFF_START_S
+        self._backoff = BACKOFF_START_S
         while not self._stop.is_set():
             self._deadline = time.monotonic() + STALL_S + BACKOFF_CAP_S
             self.stats.open_attempts += 1
@@ -345,30 +352,57 @@ class AlsaPlayback:
                     self._faulted = True
                 if first:
                     self._fault("missing", f'playback device "{c.device}" not available: {exc}')
-                self._deadline = time.monotonic() + backoff + STALL_S
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_CAP_S)
+                self._retry_later()
                 continue
-            if self._faulted:
-                with self._lock:
-                    self._faulted = False
-                self._fault("recovered", f'playback device "{c.device}" recovered')
-            backoff = BACKOFF_START_S
             try:
+                if self._faulted:
+                    # Nothing reaches a faulted device (play() discards), so prove it with a
+                    # period of silence before reporting it recovered.
+                    self._probe(pcm)
                 self._write_loop(pcm)
             except alsaaudio.ALSAAudioError as exc:
                 with self._lock:
+                    first = not self._faulted
                     self._faulted = True
                     self._discard_pending_locked()
                     self._forget_stream_locked()
-                self._fault("lost", f'playback device "{c.device}" failed: {exc}')
-                self._deadline = time.monotonic() + backoff + STALL_S
-                self._stop.wait(backoff)
+                if first:
+                    self._fault("lost", f'playback device "{c.device}" failed: {exc}')
+                else:  # opened again but still failing: the outage goes on
+                    log.debug("playback device %r still failing: %s", c.device, exc)
             finally:
                 with contextlib.suppress(Exception):
                     pcm.drop()
                 with contextlib.suppress(Exception):
                     pcm.close()
+            self._retry_later()  # the dead PCM is closed first
+
+    def _retry_later(self) -> None:
+        """Wait the backoff (0.5 s doubling to 5 s; it only restarts once audio has moved)."""
+        backoff = self._backoff
+        self._deadline = time.monotonic() + backoff + STALL_S
+        self._stop.wait(backoff)
+        self._backoff = min(backoff * 2, BACKOFF_CAP_S)
+
+    def _audio_moved(self) -> None:
+        """A write succeeded on the open PCM: the device works (again)."""
+        self._backoff = BACKOFF_START_S
+        if self._faulted:
+            with self._lock:
+                self._faulted = False
+            self._fault("recovered", f'playback device "{self.config.device}" recovered')
+
+    def _probe(self, pcm: Any) -> None:
+        """Write one period of silence to a reopened device; raise if it accepts none."""
+        import alsaaudio
+
+        silence = np.zeros((self.config.period_frames, self.config.channels), dtype=np.int16)
+        written = int(pcm.write(silence))
+        if written == _EPIPE:  # pyalsaaudio has re-prepared the stream: once more
+            written = int(pcm.write(silence))
+        if written <= 0:
+            raise alsaaudio.ALSAAudioError(f"device accepts no audio (write returned {written})")
+        self._audio_moved()
 
     def _discard_pending_locked(self) -> None:
         if self._pending_samples:
@@ -390,6 +424,8 @@ class AlsaPlayback:
         self._last_item = None
 
     def _write_loop(self, pcm: Any) -> None:
+        import alsaaudio
+
         c = self.config
         rate = c.rate
         channels = c.channels
@@ -440,6 +476,12 @@ class AlsaPlayback:
             avail = int(pcm.avail())
             now = time.monotonic()
             if avail < 0:
+                if avail != _EPIPE:
+                    # pyalsaaudio returns snd_pcm_avail()'s errors instead of raising them,
+                    # e.g. -ENODEV once a USB speaker is unplugged: the device is lost.
+                    raise alsaaudio.ALSAAudioError(
+                        f"{os.strerror(-avail)} [{c.device}] (avail() returned {avail})"
+                    )
                 active = False  # ran dry (XRUN); the next write re-prepares
             # After drop() avail() is stale until the next write: nothing is queued then.
             queued = max(0, buffer_size - avail) if active else 0

@@ -129,9 +129,14 @@ async def run_playback(spec: dict[str, Any]) -> dict[str, Any]:
             await asyncio.sleep(0.005)
         await asyncio.sleep(spec["interrupt_after_s"])
         before = pb.played_ms(item)
+        t_interrupt = time.perf_counter_ns()
         result["interrupt"] = pb.interrupt()
         result["played_before_interrupt"] = before
         await asyncio.sleep(0.3)
+        # perf_counter_ns() is per process: measure here, hand back the difference.
+        last_drop = pb.stats.last_drop_ns
+        result["drop_latency_ns"] = last_drop - t_interrupt if last_drop else None
+        result["period_ms"] = config.period_ms
         result["played_after"] = pb.played_ms(item)
         result["is_playing_after"] = pb.is_playing()
     else:

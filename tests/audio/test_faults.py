@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import select
 import threading
@@ -16,6 +17,7 @@ import pytest
 
 from device.audio import AlsaCapture, AlsaPlayback, AudioFault, CaptureConfig, PlaybackConfig
 from device.audio import capture as capture_mod
+from device.audio import playback as playback_mod
 
 from .conftest import best_correlation, load_speech, run_scenario, to_device, write_conf
 
@@ -253,6 +255,159 @@ async def test_lost_device_is_reopened_and_recovery_reported(
     assert 'capture device "hw:CARD=usbmic" failed: No such device' in faults[0][0].message
     assert all(on_loop for _, on_loop in faults)
     assert all(p.closed for p in opens)
+
+
+@pytest.mark.parametrize("missing_first", [False, True])
+async def test_capture_device_that_fails_on_every_first_read_stays_faulted_and_backs_off(
+    monkeypatch: pytest.MonkeyPatch, missing_first: bool
+) -> None:
+    """A device that opens and then fails at once has not recovered: one fault for the whole
+    outage (no recovered/lost pairs) and reopen attempts ever further apart."""
+    monkeypatch.setattr(capture_mod, "BACKOFF_START_S", 0.1)
+    faults: list[AudioFault] = []
+    cap = AlsaCapture(CaptureConfig(device="hw:CARD=usbmic"), on_fault=faults.append)
+    opens: list[float] = []
+    pcms: list[FakeCapturePCM] = []
+
+    def open_failing() -> Any:
+        opens.append(time.monotonic())
+        if missing_first and len(opens) == 1:
+            raise alsaaudio.ALSAAudioError("No such file or directory [fake]")
+        pcm = FakeCapturePCM(["fail"])
+        pcms.append(pcm)
+        return pcm
+
+    cap._open = open_failing  # type: ignore[method-assign]
+    cap.start()
+    await asyncio.sleep(2.0)
+    assert cap.alive()  # retrying counts as alive
+    await cap.aclose()
+    assert [f.kind for f in faults] == ["missing" if missing_first else "lost"]
+    assert cap.faulted
+    assert all(p.closed for p in pcms)
+    _assert_growing_backoff(opens, 0.1)
+
+
+def _assert_growing_backoff(opens: list[float], start: float) -> None:
+    """Open attempts at 0, start, 3·start, 7·start, ...: each wait doubles the previous one."""
+    gaps = np.diff(opens)
+    assert len(gaps) >= 3, opens  # 0.1 + 0.2 + 0.4 (+ 0.8) s fit in 2 s; a fixed 0.1 s: ~20
+    assert len(gaps) <= 5, opens
+    for i, gap in enumerate(gaps):
+        assert start * 2**i - 0.01 <= gap <= start * 2**i + 0.15, (i, gaps)
+
+
+class FakePlaybackPCM:
+    """Scripted stand-in for a blocking playback ``alsaaudio.PCM`` (no ALSA test PCM can be
+    unplugged). ``avail()`` reports an empty buffer, or the next value of ``avail_script``;
+    once ``unplugged`` it returns ``-ENODEV`` (pyalsaaudio 0.11 returns avail()'s errors
+    instead of raising) and ``write`` raises, as pyalsaaudio does for every error but -EPIPE."""
+
+    BUFFER = 3840  # 4 periods of 20 ms at 48 kHz
+
+    def __init__(self, avail_script: list[int] | None = None, unplugged: bool = False) -> None:
+        self.avail_script = list(avail_script or [])
+        self.unplugged = unplugged
+        self.avail_calls = 0
+        self.written = 0
+        self.closed = False
+
+    def info(self) -> dict[str, Any]:
+        return {"buffer_size": self.BUFFER}
+
+    def avail(self) -> int:
+        self.avail_calls += 1
+        if self.avail_script:
+            return self.avail_script.pop(0)
+        return -errno.ENODEV if self.unplugged else self.BUFFER
+
+    def write(self, data: Any) -> int:
+        if self.unplugged:
+            raise alsaaudio.ALSAAudioError("No such device [fake]")
+        self.written += len(data)  # frames: rows of the (frames, channels) array
+        return len(data)
+
+    def drop(self) -> None:
+        if self.unplugged:
+            raise alsaaudio.ALSAAudioError("No such device [fake]")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def _wait_for(cond: Any, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+async def test_unplugged_speaker_is_reported_lost_while_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(playback_mod, "BACKOFF_START_S", 0.05)
+    faults: list[AudioFault] = []
+    pb = AlsaPlayback(PlaybackConfig(device="hw:CARD=usbspk"), on_fault=faults.append)
+    # -EPIPE from avail() is an xrun (the stream ran dry), not a lost device.
+    first = FakePlaybackPCM(avail_script=[-errno.EPIPE, -errno.EPIPE])
+    second = FakePlaybackPCM()
+    pcms = [first, second]
+    pb._open = lambda: pcms.pop(0)  # type: ignore[method-assign]
+    pb.start()
+    try:
+        await _wait_for(lambda: first.avail_calls >= 4)  # idle: avail() polled every 0.25 s
+        assert faults == []
+        assert pb.stats.open_attempts == 1
+        first.unplugged = True  # while idle: no reply is playing
+        t = time.monotonic()
+        await _wait_for(lambda: bool(faults))
+        assert time.monotonic() - t < 0.5
+        assert [f.kind for f in faults] == ["lost"]
+        assert faults[0].device == "hw:CARD=usbspk"
+        assert 'playback device "hw:CARD=usbspk" failed: No such device' in faults[0].message
+        assert first.closed
+        # The reopened device is proven with a period of silence, then reported recovered.
+        await _wait_for(lambda: len(faults) == 2)
+        assert [f.kind for f in faults] == ["lost", "recovered"]
+        assert second.written == PlaybackConfig().period_frames
+        assert not pb.faulted
+        pb.play("item_1", b"\x00\x01" * 4800)  # 200 ms: plays on the reopened device
+        await _wait_for(lambda: second.written >= 9600 + 960)
+        assert pb.alive()
+    finally:
+        pb.close()
+
+
+@pytest.mark.parametrize("missing_first", [False, True])
+async def test_speaker_that_fails_right_after_every_open_stays_faulted_and_backs_off(
+    monkeypatch: pytest.MonkeyPatch, missing_first: bool
+) -> None:
+    monkeypatch.setattr(playback_mod, "BACKOFF_START_S", 0.1)
+    faults: list[AudioFault] = []
+    pb = AlsaPlayback(PlaybackConfig(device="hw:CARD=usbspk"), on_fault=faults.append)
+    opens: list[float] = []
+    pcms: list[FakePlaybackPCM] = []
+
+    def open_broken() -> Any:
+        opens.append(time.monotonic())
+        if missing_first and len(opens) == 1:
+            raise alsaaudio.ALSAAudioError("No such file or directory [fake]")
+        pcm = FakePlaybackPCM(unplugged=True)
+        pcms.append(pcm)
+        return pcm
+
+    pb._open = open_broken  # type: ignore[method-assign]
+    pb.start()
+    try:
+        await asyncio.sleep(2.0)
+        assert pb.alive()
+        assert pb.faulted
+    finally:
+        pb.close()
+    await asyncio.sleep(0)  # deliver on_fault calls still queued on the loop
+    assert [f.kind for f in faults] == ["missing" if missing_first else "lost"]
+    assert all(p.closed for p in pcms)
+    _assert_growing_backoff(opens, 0.1)
 
 
 async def test_crashed_capture_is_not_alive() -> None:
