@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import select
 import threading
 import time
 from collections import deque
@@ -433,6 +434,8 @@ class _Reader:
         self.loop = asyncio.get_running_loop()
         self.failed: asyncio.Future[None] = self.loop.create_future()
         self.descriptors: list[tuple[int, int]] = list(pcm.polldescriptors())
+        #: What the loop saw when it woke us, in poll()'s form: the descriptors are readable.
+        self.readable = [(fd, select.POLLIN) for fd, _events in self.descriptors]
         self.watched: list[int] = []
         self.timer: asyncio.TimerHandle | None = None
         self.empty_wakes = 0
@@ -467,7 +470,7 @@ class _Reader:
         try:
             # Let the plugin consume its wake-up (dsnoop's timer, pulse's pipe); the reads
             # below decide whether there really is audio.
-            pcm.polldescriptors_revents(self.descriptors)
+            pcm.polldescriptors_revents(self.readable)
         except Exception as exc:
             self.fail(exc)
             return
