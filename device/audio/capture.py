@@ -92,8 +92,12 @@ class CaptureConfig:
             raise ConfigError(f"audio.channels: expected >= 1, got {self.channels}")
         if self.rate < 8000:
             raise ConfigError(f"audio.rate: expected >= 8000, got {self.rate}")
-        if self.period_ms < 1 or self.max_queue_frames < 1:
-            raise ConfigError("audio.period_ms and max_queue_frames must be positive")
+        if self.period_ms < 1:
+            raise ConfigError(f"audio.period_ms: expected >= 1, got {self.period_ms}")
+        if self.max_queue_frames < 1:
+            raise ConfigError(
+                f"capture max_queue_frames: expected >= 1, got {self.max_queue_frames}"
+            )
 
     @property
     def period_frames(self) -> int:

@@ -74,13 +74,26 @@ class PlaybackConfig:
     max_buffer_ms: int = 30000
 
     def __post_init__(self) -> None:
-        if self.rate < 8000 or self.channels < 1 or self.period_ms < 1:
-            raise ConfigError(
-                f"playback: invalid rate/channels/period_ms "
-                f"{self.rate}/{self.channels}/{self.period_ms}"
-            )
-        if self.start_threshold_ms < 0 or self.max_buffer_ms < self.period_ms:
-            raise ConfigError("playback: start_threshold_ms >= 0 and max_buffer_ms >= period_ms")
+        checks = (
+            ("audio.playback_rate", self.rate, self.rate >= 8000, ">= 8000"),
+            ("audio.playback_channels", self.channels, self.channels >= 1, ">= 1"),
+            ("audio.period_ms", self.period_ms, self.period_ms >= 1, ">= 1"),
+            (
+                "audio.start_threshold_ms",
+                self.start_threshold_ms,
+                self.start_threshold_ms >= 0,
+                ">= 0",
+            ),
+            (
+                "audio.max_buffer_ms",
+                self.max_buffer_ms,
+                self.max_buffer_ms >= self.period_ms,
+                f">= period_ms ({self.period_ms})",
+            ),
+        )
+        for key, value, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"{key}: expected {expected}, got {value}")
 
     @property
     def period_frames(self) -> int:

@@ -18,6 +18,7 @@ import pytest
 from device.audio import AlsaCapture, AlsaPlayback, AudioFault, CaptureConfig, PlaybackConfig
 from device.audio import capture as capture_mod
 from device.audio import playback as playback_mod
+from device.realtime.errors import ConfigError
 
 from .conftest import best_correlation, load_speech, run_scenario, to_device, write_conf
 
@@ -474,3 +475,23 @@ async def test_earcons_are_never_reported_as_the_model_item() -> None:
     pb.play("earcon", b"\x00\x01" * 2400)
     pb.play("item_9", b"\x00\x01" * 2400)
     assert pb.interrupt() == ("item_9", 0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: PlaybackConfig(rate=4000), "audio.playback_rate: expected >= 8000, got 4000"),
+        (lambda: PlaybackConfig(channels=0), "audio.playback_channels: expected >= 1, got 0"),
+        (lambda: PlaybackConfig(start_threshold_ms=-5), "audio.start_threshold_ms"),
+        (
+            lambda: PlaybackConfig(period_ms=40, max_buffer_ms=20),
+            "audio.max_buffer_ms: expected >= period_ms (40), got 20",
+        ),
+        (lambda: CaptureConfig(period_ms=0), "audio.period_ms: expected >= 1, got 0"),
+        (lambda: CaptureConfig(fmt="S24_LE"), "audio.format: expected S16_LE or S32_LE"),
+    ],
+)
+def test_bad_audio_settings_name_the_key_and_the_value(make: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    assert message in str(info.value)
