@@ -680,6 +680,20 @@ async def test_status_patterns_through_a_whole_life(rig: Rig) -> None:
     await rig.click(controls, CONNECT)
     await until(lambda: session.status == "disconnected")
     assert led.state == 0.0
+    # An auth failure (401 twice: the refetch is refused too) shows the double blink ...
+    rig.gate.open()
+    rig.sim.reject_next(401, count=2)
+    await rig.click(controls, CONNECT)
+    await until(lambda: session.status == "closed")
+    await until(lambda: len(watch.since("closed")) >= 6, what="closed double blinks")
+    # ... and a press from there connects, and the LED is solid again, blinking no more.
+    await rig.click(controls, CONNECT)
+    await until(lambda: session.status == "connected")
+    await asyncio.sleep(0.1)
+    settled = len(led.states)
+    await asyncio.sleep(0.5)
+    assert led.state == 1.0 and len(led.states) == settled
+    await session.disconnect()
 
 
 async def test_rgb_status_led_colours(rig: Rig) -> None:
