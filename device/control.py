@@ -57,6 +57,8 @@ log = logging.getLogger("device.control")
 MAX_LINE = 64 * 1024
 #: How long ``connect`` waits for a connect someone else started (a button press) to settle.
 CONNECT_WAIT_S = 30.0
+#: Error notices that explain a failed connect (not an audio fault raised meanwhile).
+CONNECT_ERROR_CODES = frozenset({"network", "credential", "auth", "session", "closed"})
 SUBSCRIBER_QUEUE = 512
 
 
@@ -236,11 +238,18 @@ class ControlServer:
     async def _connect(self, s: Surface, credential: Mapping[str, Any] | None) -> dict[str, Any]:
         """``ok`` only once connected. A connect that ends up retrying in the background, or
         one already under way that fails, answers ``ok: false`` with the reason."""
+        if credential is not None and s.status is TransportStatus.CONNECTING:
+            return {
+                "ok": False,
+                "error": "connect: a connect is already under way; the credential was not used "
+                "(try again once the status settles)",
+                "status": s.status.value,
+            }
         errors: list[str] = []
         settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def listener(notice: Notice) -> None:
-            if isinstance(notice, ErrorNotice):
+            if isinstance(notice, ErrorNotice) and notice.code in CONNECT_ERROR_CODES:
                 errors.append(notice.message)
             elif (
                 isinstance(notice, StatusChanged)

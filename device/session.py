@@ -33,6 +33,7 @@ import inspect
 import json
 import logging
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -245,8 +246,8 @@ class RealtimeSession:
         self._codec: Codec = model.codec()
         self._outbox: collections.deque[tuple[bool, str]] = collections.deque()
         self._outbox_audio = 0
-        #: send_message() texts the server has not confirmed (conversation.item.added) yet.
-        self._unconfirmed = 0
+        #: Item ids of send_message() texts the server has not confirmed (item added) yet.
+        self._unconfirmed: set[str] = set()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reader: asyncio.Task[None] | None = None
@@ -410,9 +411,10 @@ class RealtimeSession:
             raise NotConnectedError(
                 "send_message: the model connection is not taking messages (stalled); try again"
             )
-        self._send(SendUserText(text))
+        item_id = f"msg_{secrets.token_hex(8)}"
+        self._send(SendUserText(text, item_id))
         self._send(CreateResponse())
-        self._unconfirmed += 1
+        self._unconfirmed.add(item_id)
 
     def send_audio(self, pcm: bytes) -> bool:
         """Offer one microphone frame (24 kHz mono s16le). Never blocks.
@@ -518,6 +520,7 @@ class RealtimeSession:
                 await asyncio.wait_for(ws.close(1000), 2.0)
             raise _Superseded
         self._received_ms.clear()  # item ids belong to one server session
+        self._unconfirmed.clear()
         self._tool_names.clear()
         self._ws = ws
         self._expired = False
@@ -564,15 +567,7 @@ class RealtimeSession:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(code), 2.0)
-        lost, self._unconfirmed = self._unconfirmed, 0
-        if lost and not self._user_closing:
-            # Queued, or written to a socket that was already dying: the model never confirmed
-            # them. They are not replayed (a new session is a new conversation): say so.
-            self._error(
-                "network",
-                f"{lost} message(s) from send_message were not confirmed by the model before "
-                "the connection closed; send them again",
-            )
+        self._report_unconfirmed()
         self._outbox.clear()
         self._outbox_audio = 0
         self._response_id = None
@@ -668,6 +663,7 @@ class RealtimeSession:
             self._start_reconnector()
         else:
             self._error("closed", desc)
+            self._report_unconfirmed()
             self._set_status(TransportStatus.CLOSED)
             writer = self._writer
             if writer is not None:
@@ -774,19 +770,22 @@ class RealtimeSession:
                 self._spawn(
                     self._run_tool(call_id, name or self._tool_names.get(call_id), arguments)
                 )
-            case UserTextAdded():
-                self._unconfirmed = max(0, self._unconfirmed - 1)
+            case UserTextAdded(item_id):
+                self._unconfirmed.discard(item_id)
             case SessionUpdated():
                 if self._configured is not None and not self._configured.done():
                     self._configured.set_result(None)
             case ServerError(message, code, etype):
                 if self._configured is not None and not self._configured.done():
-                    # An error before session.updated: the model refused our configuration.
+                    # An error before session.updated. A refused configuration (bad voice,
+                    # bad tool schema) cannot succeed on retry; anything else (a server error,
+                    # a rate limit) is a failed attempt like a network error.
                     what = f"{etype}: {message}" if code is None else f"{code}: {message}"
+                    provider = self.model.provider
                     self._configured.set_exception(
-                        SessionRejected(
-                            f"{self.model.provider} refused the session configuration: {what}"
-                        )
+                        SessionRejected(f"{provider} refused the session configuration: {what}")
+                        if etype == "invalid_request_error"
+                        else ConnectError(f"{provider}: the session setup failed: {what}")
                     )
                     return
                 if code == "session_expired":
@@ -849,6 +848,18 @@ class RealtimeSession:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _report_unconfirmed(self) -> None:
+        """The connection is gone: texts it never confirmed are not replayed (a new session is
+        a new conversation), so say how many must be sent again."""
+        lost = len(self._unconfirmed)
+        self._unconfirmed.clear()
+        if lost and not self._user_closing:
+            self._error(
+                "network",
+                f"{lost} message(s) from send_message were not confirmed by the model before "
+                "the connection closed; send them again",
+            )
 
     def _set_status(self, status: TransportStatus) -> None:
         if status is self._status:

@@ -69,6 +69,7 @@ CLIENT_EVENTS = [
     CommitAudio(),
     ClearAudio(),
     SendUserText("What's the weather in Lyon?"),
+    SendUserText("And tomorrow?", "msg_0123456789abcdef"),
     SendToolOutput("call_1", json.dumps({"temp_c": 21})),
     CreateResponse(),
     CancelResponse(),

@@ -247,3 +247,33 @@ async def test_cli_reads_a_credential_from_a_file_or_stdin_not_only_the_command_
     argv = ["connect", "--socket", str(path), "--credential", f"@{tmp_path / 'missing.json'}"]
     assert await asyncio.to_thread(cli_main, argv) == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+async def test_connect_with_a_credential_while_a_connect_is_under_way_says_it_was_not_used(
+    tmp_path: Path,
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)  # accepts the TCP connection, never answers the handshake
+
+    tcp = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    session = RealtimeSession(OpenAIRealtimeModel(url=f"ws://127.0.0.1:{port}/v1/realtime"))
+    path = tmp_path / "control.sock"
+    server = ControlServer(session, path)
+    await server.start()
+    cred = {"kind": "token", "token": "fake-control-key", "expiresAt": "2099-01-01T00:00:00Z"}
+    pending = asyncio.create_task(session.connect(cred))  # e.g. the connect button
+    try:
+        await asyncio.sleep(0.2)
+        assert session.status == "connecting"
+        reader, writer = await open_client(path)
+        line = json.dumps({"cmd": "connect", "credential": cred}).encode() + b"\n"
+        reply = await ask(reader, writer, line)
+        assert reply["ok"] is False and "credential was not used" in reply["error"]
+        writer.close()
+    finally:
+        await session.disconnect()
+        pending.cancel()
+        await asyncio.gather(pending, return_exceptions=True)
+        await server.close()
+        tcp.close()

@@ -273,8 +273,8 @@ class AlsaCapture:
         task = self._task
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # wait() neither raises the task's CancelledError nor swallows one aimed at us.
+            await asyncio.wait([task])
 
     # ---------------------------------------------------------------- supervision
 
@@ -502,8 +502,11 @@ class _Reader:
         owner, pcm, dsp = self.owner, self.pcm, self.dsp
         stats = owner.stats
         got = 0
+        periods = overruns = 0
         try:
-            for _ in range(MAX_READS_PER_WAKE):
+            # An overrun does not use up the budget: only the read after it restarts the stream,
+            # and a stream left prepared would never wake us again.
+            while periods < MAX_READS_PER_WAKE and overruns <= MAX_READS_PER_WAKE:
                 n, data = pcm.read()
                 if n == 0:  # -EAGAIN: nothing more yet
                     break
@@ -511,7 +514,9 @@ class _Reader:
                 stats.reads += 1
                 if n < 0:  # -EPIPE: overrun; pyalsaaudio re-prepared, the next read restarts
                     owner._overrun()
+                    overruns += 1
                     continue
+                periods += 1
                 got += n
                 owner._deadline = time.monotonic() + STALL_S + self.period_s
                 if not self.moved:

@@ -70,6 +70,8 @@ class ClearAudio:
 @dataclass(frozen=True, slots=True)
 class SendUserText:
     text: str
+    #: Client-chosen item id ("" lets the server pick), so the confirmation can be matched.
+    item_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,17 +194,15 @@ class OpenAICodec:
                 return '{"type":"response.create"}'
             case CancelResponse():
                 return '{"type":"response.cancel"}'
-            case SendUserText(text):
-                return json.dumps(
-                    {
-                        "type": "conversation.item.create",
-                        "item": {
-                            "type": "message",
-                            "role": "user",
-                            "content": [{"type": "input_text", "text": text}],
-                        },
-                    }
-                )
+            case SendUserText(text, item_id):
+                item: dict[str, Any] = {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}],
+                }
+                if item_id:
+                    item = {"id": item_id, **item}
+                return json.dumps({"type": "conversation.item.create", "item": item})
             case SendToolOutput(call_id, output):
                 return json.dumps(
                     {
@@ -253,7 +251,10 @@ class OpenAICodec:
                 content = item.get("content")
                 if not isinstance(content, list) or not content or not isinstance(content[0], dict):
                     raise ProtocolError(f"{kind}: item.content must be a non-empty list")
-                return SendUserText(get_str(content[0], "text", kind + ".item.content[0]"))
+                return SendUserText(
+                    get_str(content[0], "text", kind + ".item.content[0]"),
+                    get_str(item, "id", kind + ".item", ""),
+                )
             case "conversation.item.truncate":
                 return TruncateItem(
                     get_str(obj, "item_id", kind),

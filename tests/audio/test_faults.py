@@ -95,14 +95,23 @@ def test_capture_recovers_when_the_device_appears(tmp_path: Path) -> None:
 class FakeCapturePCM:
     """Scripted stand-in for a non-blocking ``alsaaudio.PCM`` that can fail on demand (no
     ALSA test PCM vanishes mid-stream): 20 ms periods of 48 kHz mono, one per read. Its poll
-    descriptor is a pipe that is always readable, like an unpaced device's."""
+    descriptor is a pipe that is readable like an unpaced device's, except after an overrun:
+    like a real stream left prepared, it stays quiet until the next read starts it."""
 
     def __init__(self, script: list[str]) -> None:
         self.script = script
         self.closed = False
         self.n = 0
         self._r, self._w = os.pipe()
-        os.write(self._w, b"x")
+        self._armed = False
+        self._arm(True)
+
+    def _arm(self, readable: bool) -> None:
+        if readable and not self._armed:
+            os.write(self._w, b"x")
+        elif not readable and self._armed:
+            os.read(self._r, 1)
+        self._armed = readable
 
     def polldescriptors(self) -> list[tuple[int, int]]:
         return [(self._r, select.POLLIN)]
@@ -111,10 +120,12 @@ class FakeCapturePCM:
         return select.POLLIN
 
     def read(self) -> tuple[int, bytes]:
+        self._arm(True)  # a read (re)starts the stream
         step = self.script.pop(0) if self.script else "data"
         if step == "empty":
             return 0, b""
         if step == "overrun":
+            self._arm(False)  # prepared again: no wake-up until somebody reads
             return -32, b""
         if step == "fail":
             raise alsaaudio.ALSAAudioError("No such device [fake]")
@@ -189,6 +200,19 @@ def test_a_busy_event_loop_delays_the_microphone_but_loses_none_of_it(
     assert len(got) == 150 * 480
     # One unbroken stretch of the speech: a gap would misalign everything after the stall.
     assert best_correlation(speech[: len(got)], got) > 0.9
+
+
+async def test_an_overrun_on_the_last_read_of_a_wake_up_still_restarts_the_stream() -> None:
+    cap = AlsaCapture(CaptureConfig(device="fake"))
+    budget = capture_mod.MAX_READS_PER_WAKE
+    # The first wake-up reads a full budget of periods but the last read overruns; the read
+    # after it (which restarts a real stream) must still happen in that same wake-up.
+    pcm = FakeCapturePCM(["data"] * (budget - 1) + ["overrun", "empty"] + ["data"] * 40)
+    cap._open = lambda: pcm  # type: ignore[method-assign]
+    frames = await _collect(cap, budget + 5)
+    await cap.aclose()
+    assert cap.stats.overruns == 1
+    assert len(frames) == budget + 5
 
 
 async def test_a_failing_consumer_does_not_stop_the_microphone(

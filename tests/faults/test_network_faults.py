@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import websockets.asyncio.server
 from recorder import Recorder
 from waiting import until
 
@@ -375,3 +376,69 @@ async def test_a_refused_session_configuration_closes_instead_of_retrying(
     assert sim.connections == 1  # no retry storm: the same configuration would fail again
     error = watch.errors()[-1]
     assert error.code == "session" and "refused the session configuration" in error.message
+
+
+async def test_a_server_error_during_setup_is_retried_not_fatal() -> None:
+    """Only a refused configuration (invalid_request_error) is final; a server hiccup while
+    the session is being set up is one failed attempt among others."""
+    attempts = 0
+
+    async def handler(ws: Any) -> None:
+        nonlocal attempts
+        attempts += 1
+        await ws.send(json.dumps({"type": "session.created", "session": {"id": "sess_1"}}))
+        async for message in ws:
+            if json.loads(message).get("type") != "session.update":
+                continue
+            if attempts == 1:
+                error = {
+                    "type": "server_error",
+                    "code": None,
+                    "message": "try again",
+                    "param": None,
+                }
+                await ws.send(json.dumps({"type": "error", "error": error}))
+            else:
+                await ws.send(json.dumps({"type": "session.updated", "session": {"id": "s"}}))
+
+    async with websockets.asyncio.server.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        session = RealtimeSession(
+            OpenAIRealtimeModel(url=f"ws://127.0.0.1:{port}/v1/realtime"),
+            credential_provider=lambda: _async(fresh()),
+            auto_reconnect=True,
+            reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
+        )
+        watch = Recorder(session)
+        await session.connect()
+        await until(lambda: session.status == "connected")
+        assert attempts == 2
+        assert any(
+            "session setup failed: server_error: try again" in e.message for e in watch.errors()
+        )
+        await session.disconnect()
+
+
+async def test_an_unconfirmed_message_is_reported_on_a_normal_close_and_not_carried_over(
+    sim: Simulator,
+) -> None:
+    session = make_session(sim)
+    watch = Recorder(session)
+    await session.connect()
+    sim.stall()  # the server stops reading: the message is never confirmed
+    await session.send_message("Are you there?")
+    await asyncio.sleep(0.2)
+    sim.unstall(existing=False)
+    await sim.drop(code=1000)  # a normal close: no reconnect, status closed
+    await until(lambda: session.status == "closed")
+    lost = [e for e in watch.errors() if "not confirmed" in e.message]
+    assert len(lost) == 1 and lost[0].message.startswith("1 message(s)")
+    # A new connection starts with a clean slate: its confirmed message is not "lost".
+    await session.connect()
+    await session.send_message("Hello again")
+    await sim.wait_for("conversation.item.create")
+    await asyncio.sleep(0.2)
+    await sim.drop(code=1011)
+    await until(lambda: session.status == "connected")
+    assert len([e for e in watch.errors() if "not confirmed" in e.message]) == 1
+    await session.disconnect()
