@@ -229,6 +229,17 @@ async def test_unknown_or_failing_tool_reports_error_to_model(
     await session.disconnect()
 
 
+async def talk_over(session: RealtimeSession, sim: Simulator) -> dict[str, Any]:
+    """Speak into the session in real time until the model is interrupted; the truncate."""
+    pcm = speech()
+    for i in range(0, len(pcm), FRAME_BYTES):
+        session.send_audio(pcm[i : i + FRAME_BYTES])
+        await asyncio.sleep(0.02)
+        if sent(sim, "conversation.item.truncate"):
+            break
+    return await sim.wait_for("conversation.item.truncate")
+
+
 async def test_barge_in_interrupts_and_truncates_to_what_was_heard(sim: Simulator) -> None:
     sink = ClockSink()
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), sink=sink)
@@ -236,13 +247,7 @@ async def test_barge_in_interrupts_and_truncates_to_what_was_heard(sim: Simulato
     await session.send_message("Tell me a long story")
     await until(lambda: sink.is_playing())
     await asyncio.sleep(0.5)  # the model has been speaking for a while
-    pcm = speech()
-    for i in range(0, len(pcm), FRAME_BYTES):
-        session.send_audio(pcm[i : i + FRAME_BYTES])
-        await asyncio.sleep(0.02)
-        if sent(sim, "conversation.item.truncate"):
-            break
-    truncate = await sim.wait_for("conversation.item.truncate")
+    truncate = await talk_over(session, sim)
     assert sink.interrupts >= 1
     item = truncate["item_id"]
     assert 300 <= truncate["audio_end_ms"] <= sim.audio_sent_ms[item]
@@ -266,13 +271,7 @@ async def test_truncate_uses_what_the_sink_reports_as_played(sim: Simulator) -> 
     await session.send_message("Tell me a long story")
     await until(lambda: sink.is_playing())
     await asyncio.sleep(0.6)  # well past 250 ms of wall-clock playing
-    pcm = speech()
-    for i in range(0, len(pcm), FRAME_BYTES):
-        session.send_audio(pcm[i : i + FRAME_BYTES])
-        await asyncio.sleep(0.02)
-        if sent(sim, "conversation.item.truncate"):
-            break
-    truncate = await sim.wait_for("conversation.item.truncate")
+    truncate = await talk_over(session, sim)
     assert truncate["audio_end_ms"] == 250
     await session.disconnect()
 
