@@ -52,8 +52,10 @@ log = logging.getLogger("device.audio.playback")
 
 #: Item id used for earcons; never reported by :meth:`AlsaPlayback.interrupt`.
 EARCON = "earcon"
-#: ALSA periods per buffer.
-PERIODS = 4
+#: ALSA periods per buffer (160 ms at 20 ms periods): how long the writer thread may be kept
+#: from running (GIL, a busy Pi) before the speaker runs dry. It adds no latency: our jitter
+#: buffer decides when playback starts, and an interrupt drops whatever ALSA holds.
+PERIODS = 8
 #: A writer that has not come round its loop for this long counts as wedged.
 STALL_S = 3.0
 #: Played positions remembered for this many finished items.
