@@ -175,10 +175,6 @@ class ControlsConfig:
                 )
             seen[pin] = (key, role)
 
-    def pins(self) -> list[tuple[str, int]]:
-        """``(role, pin)`` for every pin this configuration claims."""
-        return [(role, pin) for _, role, pin in self._pin_keys()]
-
     def _pin_keys(self) -> list[tuple[str, str, int]]:
         """``(config key, role, pin)`` for every pin this configuration claims."""
         b, led = self.buttons, self.leds
