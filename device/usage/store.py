@@ -66,6 +66,8 @@ class UsageStore:
         corrupt or unreadable, and an empty one silently when there is no file yet.
         ``repair=False`` (a read-only reader such as the CLI) leaves a bad file where it is."""
         self._repair = repair
+        if repair:
+            self._remove_stale_temporaries()
         ledger = UsageLedger(clock) if monotonic is None else UsageLedger(clock, monotonic)
         try:
             text = self.path.read_text(encoding="utf-8")
@@ -139,6 +141,13 @@ class UsageStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files of a process killed while saving (they carry its pid)."""
+        with contextlib.suppress(OSError):
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
 
     def _report(self, problem: str) -> None:
         aside = self.path.with_name(self.path.name + ".corrupt")
