@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import Budget
-from .ledger import DayTotals, UsageLedger
+from .ledger import Clock, DayTotals, UsageLedger, local_clock
 from .store import UsageStore, default_path
 from .tokens import TokenUsage
 
@@ -125,7 +125,8 @@ def format_usage_text(data: Mapping[str, Any]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.insert(len(lines) - 1, lines[1])
     for key, figures in data.get("limits", {}).items():
-        lines.append(f"{key}: {figures['used']:g} of {figures['limit']:g} used today")
+        unit = "minutes connected" if key.endswith("minutes") else "tokens used"
+        lines.append(f"{key}: {figures['used']:g} of {figures['limit']:g} {unit} today")
     return "\n".join(lines)
 
 
@@ -145,7 +146,7 @@ def add_usage_parser(sub: Any, default_socket: str) -> None:
     )
 
 
-def run_usage(args: argparse.Namespace) -> int:
+def run_usage(args: argparse.Namespace, clock: Clock = local_clock) -> int:
     """Ask the running service; when it is not reachable read the state file (which lags the
     service by at most a few seconds). Exit 0, or 3 when neither is available."""
     from ..control import ControlClientError, request
@@ -157,7 +158,7 @@ def run_usage(args: argparse.Namespace) -> int:
             print(f"voice-device: {reply.get('error', 'usage failed')}", file=sys.stderr)
             return 1
     except ControlClientError:
-        from_file = usage_from_file(args.state_file)
+        from_file = usage_from_file(args.state_file, clock)
         if from_file is None:
             return 3
         data = from_file
@@ -165,7 +166,7 @@ def run_usage(args: argparse.Namespace) -> int:
     return 0
 
 
-def usage_from_file(path: Path | None) -> dict[str, Any] | None:
+def usage_from_file(path: Path | None, clock: Clock = local_clock) -> dict[str, Any] | None:
     """:func:`usage_json` of the state file, or ``None`` (and a message) when there is none."""
     store = UsageStore(path)
     if not store.path.exists():
@@ -175,5 +176,5 @@ def usage_from_file(path: Path | None) -> dict[str, Any] | None:
             file=sys.stderr,
         )
         return None
-    ledger = store.load(repair=False)
-    return usage_json(ledger, ledger.clock())
+    ledger = store.load(clock, repair=False)
+    return usage_json(ledger, clock())
