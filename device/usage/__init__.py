@@ -8,6 +8,7 @@ touches the disk (the state file).
 from .budget import Budget, LimitHit
 from .idle import IdleTimer
 from .ledger import DayTotals, UsageLedger, local_clock
+from .meter import Stop, UsageMeter
 from .report import (
     add_usage_parser,
     format_response_log,
@@ -27,8 +28,10 @@ __all__ = [
     "IdleTimer",
     "LimitHit",
     "LimitsSection",
+    "Stop",
     "TokenUsage",
     "UsageLedger",
+    "UsageMeter",
     "UsageStore",
     "add_usage_parser",
     "default_path",
