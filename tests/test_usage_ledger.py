@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from usage_clock import LOCAL, FakeClock
 
-from device.usage import TokenUsage, UsageLedger, UsageStore, state_dir
+from device.usage import DayTotals, TokenUsage, UsageLedger, UsageStore, local_clock, state_dir
 
 # Scripted response.done figures: (input audio, input text, cached, output audio, output text).
 SCRIPT = [(812, 40, 0, 1250, 61), (903, 52, 640, 1710, 88), (455, 12, 790, 640, 30)]
@@ -201,8 +201,9 @@ def test_failing_save_is_a_warning_and_retried(
 
 CHILD = """
 import sys, time
+from pathlib import Path
 from device.usage import TokenUsage, UsageStore
-store = UsageStore(__import__("pathlib").Path(sys.argv[1]), interval_s=float(sys.argv[2]))
+store = UsageStore(Path(sys.argv[1]), interval_s=float(sys.argv[2]))
 ledger = store.load()
 ledger.connected()
 n = 0
@@ -211,7 +212,7 @@ while True:
     ledger.add_response(TokenUsage(output_audio_tokens=100, output_tokens=100))
     if store.maybe_save(ledger, time.monotonic()):
         print(n, flush=True)
-    time.sleep(0.002)
+        time.sleep(0.002)
 """
 
 
@@ -234,6 +235,20 @@ def _run_child_and_kill(path: Path, interval: float, saves: int) -> int:
     return last
 
 
+def _month_of_history(path: Path) -> None:
+    """29 earlier days of figures, so each save writes a file of some size."""
+    today = local_clock().date()
+    days = {
+        today - timedelta(days=n): DayTotals(
+            tokens=TokenUsage(input_tokens=n * 1000, output_audio_tokens=n * 777),
+            connected_s=n * 61.5,
+            responses=n,
+        )
+        for n in range(1, 30)
+    }
+    UsageStore(path).save(UsageLedger(days=days))
+
+
 def test_kill_9_loses_at_most_the_unsaved_interval(tmp_path: Path) -> None:
     path = tmp_path / "usage.json"
     started = time.monotonic()
@@ -249,14 +264,46 @@ def test_kill_9_loses_at_most_the_unsaved_interval(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".usage.json.*.tmp"))  # a killed save's leftovers are gone
 
 
-def test_kill_9_while_saving_never_leaves_a_torn_file(
+MID_WRITE_CHILD = """
+import os, sys, time
+from pathlib import Path
+from device.usage import TokenUsage, UsageStore
+store = UsageStore(Path(sys.argv[1]))
+ledger = store.load()
+ledger.add_response(TokenUsage(output_audio_tokens=100))
+store.save(ledger)
+print(ledger.today().responses, flush=True)
+ledger.add_response(TokenUsage(output_audio_tokens=100))
+real_write = os.write
+def half_then_hang(fd, data):
+    real_write(fd, bytes(data[: len(data) // 2]))
+    print("half written", flush=True)
+    time.sleep(120)
+os.write = half_then_hang
+store.save(ledger)
+"""
+
+
+def test_kill_9_in_the_middle_of_a_save_keeps_the_previous_file(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "usage.json"
-    for _ in range(5):  # saving continuously, killed at an arbitrary moment
-        _run_child_and_kill(path, interval=0.0, saves=20)
+    _month_of_history(path)
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", MID_WRITE_CHILD, str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert proc.stdout is not None
+        saved = int(proc.stdout.readline())
+        assert proc.stdout.readline() == "half written\n"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
         with caplog.at_level(logging.WARNING, logger="device.usage"):
             ledger = UsageStore(path).load()
         assert not caplog.records, caplog.text
-        assert ledger.today().responses >= 20
+        assert ledger.today().responses == saved  # the interrupted save is lost, nothing else
+        assert len(list(ledger.days())) == 30
         assert not list(tmp_path.glob(".usage.json.*.tmp"))
