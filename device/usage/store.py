@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .ledger import Clock, Monotonic, UsageLedger, local_clock
 
@@ -42,6 +43,19 @@ def state_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def default_path(environ: Mapping[str, str] | None = None) -> Path:
     return state_dir(environ) / FILE_NAME
+
+
+def encode(state: Mapping[str, Any]) -> str:
+    """Compact JSON with one line per day (about 400 bytes a day), so that the file is small
+    on an SD card and still readable with ``cat``."""
+    days = state["days"]
+    lines = ",\n".join(f"{json.dumps(d)}:{_compact(days[d])}" for d in sorted(days))
+    head = {k: v for k, v in state.items() if k != "days"}
+    return _compact(head)[:-1] + ',"days":{\n' + lines + "\n}}\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 class UsageStore:
@@ -105,9 +119,8 @@ class UsageStore:
         """Write now (shutdown, or after a limit was reached). Returns whether it worked."""
         ledger.accrue()
         revision = ledger.revision
-        data = json.dumps(ledger.to_mapping(), indent=1, sort_keys=True) + "\n"
         try:
-            self._write(data.encode())
+            self._write(encode(ledger.to_mapping()).encode())
         except OSError as exc:
             message = f"cannot save usage to {self.path}: {exc.strerror or exc}"
             if message != self._last_error:
