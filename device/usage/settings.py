@@ -12,6 +12,11 @@
     idle_disconnect_s = 0         # disconnect after this long idle; 0 = never
     forget_on_idle = false        # next connection starts a fresh conversation
 
+Note on ``forget_on_idle``: every connection is a new websocket and therefore a new model
+session, so by default nothing of an earlier conversation is kept anyway; the key only matters
+if conversation carry-over across reconnects is ever added (it then forces a fresh start after
+an idle disconnect).
+
 ``config.py`` can adopt the dataclasses as sections (their field types are the plain int / float /
 bool its coercion knows) and call :func:`validate_limits` / :func:`validate_idle` for the ranges;
 :func:`parse_limits` / :func:`parse_idle` parse a TOML table on their own. Every error is a
