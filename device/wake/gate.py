@@ -7,7 +7,8 @@ actions it gets back. The two streams are aligned by counting samples: 16 kHz sa
 counted and discarded unseen).
 
 - Disconnected, unmuted: 16 kHz frames go to the detector; 24 kHz frames are kept only as far
-  back as ``preroll_ms`` needs (plus one frame and 20 ms of slack); nothing is forwarded.
+  back as ``preroll_ms`` needs, plus the detector's look-back (300 ms: it fires after the end
+  of the wake word and dates the end back), one frame and 20 ms of slack; nothing is forwarded.
 - Wake word: :class:`WakeDetected`. From ``end of the wake word - preroll_ms`` on, 24 kHz audio
   is held (the first ``max_hold_s`` of it) until ``connected``, which returns :class:`Release`
   with the held frames; every later frame comes back as :class:`Forward`, so the model gets
@@ -23,9 +24,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from .detector import Detection
+from .detector import LOOKBACK_SAMPLES, Detection
 
 _SLACK_24K = 480  # 20 ms: detector step granularity and listener call order
+_LOOKBACK_24K = LOOKBACK_SAMPLES * 3 // 2
 Mode = Literal["listening", "holding", "connecting", "live", "paused"]
 STATUSES = ("disconnected", "connecting", "connected", "reconnecting", "closed")
 
@@ -196,7 +198,7 @@ class WakeGate:
         n = len(pcm) // 2
         self._ring.append((start, pcm))
         self._ring_samples += n
-        keep = self._preroll24 + n + _SLACK_24K
+        keep = self._preroll24 + _LOOKBACK_24K + n + _SLACK_24K
         while self._ring and self._ring_samples - len(self._ring[0][1]) // 2 >= keep:
             self._ring_samples -= len(self._ring.popleft()[1]) // 2
 

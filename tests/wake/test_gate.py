@@ -17,10 +17,12 @@ from device.wake.gate import (
 )
 
 RAMP = 30000  # 24 kHz test frames carry their own sample index (mod RAMP)
+LAG = 2400  # the scripted detector fires 150 ms after the end of the wake word
 
 
 class ScriptedDetector:
-    """Fires at fixed sample indices of its own clock (restarted by reset)."""
+    """Fires at fixed sample indices of its own clock (restarted by reset), dating the end of
+    the wake word ``LAG`` samples back, as the real detector does."""
 
     name = "okay_nabu"
 
@@ -33,7 +35,7 @@ class ScriptedDetector:
     def feed(self, pcm: bytes) -> list[Detection]:
         old, self.clock = self.clock, self.clock + len(pcm) // 2
         self.fed += len(pcm) // 2
-        return [Detection(self.name, t, 0.9) for t in self.at if old < t <= self.clock]
+        return [Detection(self.name, t - LAG, t, 0.9) for t in self.at if old < t <= self.clock]
 
     def reset(self) -> None:
         self.clock = 0
@@ -94,8 +96,8 @@ def test_listening_forwards_nothing_and_keeps_only_the_preroll() -> None:
     mic = Mic(gate)
     assert mic.run(30.0) == []
     assert mic.sent == []
-    # 100 ms pre-roll + one 20 ms frame + 20 ms slack, never more
-    assert gate.kept_samples <= 2400 + 480 + 480
+    # 100 ms pre-roll + 300 ms look-back + one 20 ms frame + 20 ms slack, never more
+    assert gate.kept_samples <= 2400 + 7200 + 480 + 480
 
 
 @pytest.mark.parametrize("order", ["16k-first", "24k-first"])
@@ -104,7 +106,7 @@ def test_release_starts_at_wake_end_minus_preroll_and_the_seam_is_exact(
     order: str, preroll_ms: int
 ) -> None:
     end16 = 16000 + 1234  # inside a frame, not on a frame boundary
-    gate = WakeGate(ScriptedDetector([end16]), preroll_ms=preroll_ms)
+    gate = WakeGate(ScriptedDetector([end16 + LAG]), preroll_ms=preroll_ms)
     mic = Mic(gate, order=order)
     mic.run(2.0)
     assert of(WakeDetected, mic.actions) == [WakeDetected("okay_nabu", end16)]
@@ -124,7 +126,7 @@ def test_release_starts_at_wake_end_minus_preroll_and_the_seam_is_exact(
 
 def test_preroll_zero_sends_no_sample_from_before_the_end_of_the_wake_word() -> None:
     end16 = 8000
-    gate = WakeGate(ScriptedDetector([end16]), preroll_ms=0)
+    gate = WakeGate(ScriptedDetector([end16 + LAG]), preroll_ms=0)
     mic = Mic(gate, ms=7)  # odd frame size: the cut falls inside a frame
     mic.run(1.0)
     mic.take(gate.on_status("connected"))
@@ -133,9 +135,9 @@ def test_preroll_zero_sends_no_sample_from_before_the_end_of_the_wake_word() -> 
 
 def test_max_hold_bounds_memory_keeps_the_start_and_reports_the_gap() -> None:
     end16 = 16000
-    gate = WakeGate(ScriptedDetector([end16]), max_hold_s=1.0)
+    gate = WakeGate(ScriptedDetector([end16 + LAG]), max_hold_s=1.0)
     mic = Mic(gate)
-    mic.run(1.0)
+    mic.run(1.5)
     mic.take(gate.on_status("connecting"))
     for _ in range(20):
         mic.run(1.0)
@@ -151,13 +153,14 @@ def test_max_hold_bounds_memory_keeps_the_start_and_reports_the_gap() -> None:
 
 
 def test_failed_connect_drops_held_audio_and_listens_again() -> None:
-    gate = WakeGate(ScriptedDetector([16000, 80000]))
+    gate = WakeGate(ScriptedDetector([16000 + LAG, 80000 + LAG]))
     mic = Mic(gate)
     mic.run(1.5)
     mic.take(gate.on_status("connecting"))
     dropped = mic.take(gate.on_status("closed"))
-    assert of(HeldDropped, dropped) == [HeldDropped(12000, "not connected")]
-    assert gate.mode == "listening" and gate.kept_samples <= 960
+    # held from the end of the wake word (24000 at 24 kHz) to the last frame captured
+    assert of(HeldDropped, dropped) == [HeldDropped(mic.n24 - 24000, "not connected")]
+    assert gate.mode == "listening" and gate.kept_samples <= 7200 + 960
     mic.run(4.0)
     assert of(WakeDetected, mic.actions) == [
         WakeDetected("okay_nabu", 16000),
@@ -180,7 +183,7 @@ def test_muted_nothing_analysed_nothing_kept_nothing_sent() -> None:
 
 
 def test_muting_while_holding_drops_the_held_audio() -> None:
-    gate = WakeGate(ScriptedDetector([16000]))
+    gate = WakeGate(ScriptedDetector([16000 + LAG]))
     mic = Mic(gate)
     mic.run(2.0)
     mic.take(gate.on_status("connecting"))
@@ -196,7 +199,7 @@ def test_muting_while_holding_drops_the_held_audio() -> None:
 
 
 def test_unmute_restarts_the_detector_on_the_gate_clock() -> None:
-    det = ScriptedDetector([8000])
+    det = ScriptedDetector([8000 + LAG])
     gate = WakeGate(det)
     mic = Mic(gate)
     gate.on_muted(True)
