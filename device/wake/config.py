@@ -78,8 +78,18 @@ def _check_description(description: object, path: Path) -> None:
     for key in ("probability_cutoff", "sliding_window_size"):
         if not isinstance(micro.get(key), int | float) or isinstance(micro.get(key), bool):
             raise ConfigError(f"wake.model: {path}: micro.{key} missing or not a number")
-    if not (path.parent / tflite).is_file():
-        raise ConfigError(f"wake.model: {path}: model file {path.parent / tflite} not found")
+    model_file = path.parent / tflite
+    try:
+        with model_file.open("rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        raise ConfigError(f"wake.model: {path}: model file {model_file} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"wake.model: cannot read {model_file}: {exc.strerror}") from None
+    # The TFLite C library does not check what it loads (a bad file crashes the process):
+    # a FlatBuffer with the TFLite identifier at bytes 4..8 is required.
+    if head[4:8] != b"TFL3":
+        raise ConfigError(f"wake.model: {model_file} is not a TensorFlow Lite model")
 
 
 def validate_wake(section: WakeSection) -> None:
