@@ -4,7 +4,8 @@ The app hands every captured frame to the gate at both rates (``on_frame_16k`` f
 detector, ``on_frame_24k`` for the model) plus every status and mute change, and performs the
 actions it gets back. The two streams are aligned by counting samples: 16 kHz sample ``s`` is
 24 kHz sample ``s * 3 / 2`` (so call both for every frame, muted or not; muted frames are
-counted and discarded unseen).
+counted and discarded unseen; if a fan-out stops one rate while muted, the clocks are
+re-aligned on unmute).
 
 - Disconnected, unmuted: 16 kHz frames go to the detector; 24 kHz frames are kept only as far
   back as ``preroll_ms`` needs, plus the detector's look-back (300 ms: it fires after the end
@@ -187,9 +188,13 @@ class WakeGate:
             if self._mode == "holding":
                 actions += self._drop_hold("muted")
                 self._mode = "connecting"
-        elif self._detector is not None:
-            self._detector.reset()
-            self._det_offset = self._n16
+        else:
+            # Nothing was kept while muted, so re-align the clocks here: a fan-out that stops
+            # one rate's listener while muted (the session's) must not skew the pre-roll cut.
+            self._n24 = self._n16 * 3 // 2
+            if self._detector is not None:
+                self._detector.reset()
+                self._det_offset = self._n16
         return actions
 
     # ------------------------------------------------------------------ internals

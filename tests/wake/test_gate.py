@@ -59,10 +59,12 @@ class Mic:
         self.sent: list[bytes] = []
         self.actions: list[Action] = []
 
-    def frame(self) -> list[Action]:
+    def frame(self, *, skip_24k: bool = False) -> list[Action]:
         f16 = bytes(self.ms * 16 * 2)
         f24 = ramp(self.n24, self.ms * 24)
         calls = [lambda: self.gate.on_frame_16k(f16), lambda: self.gate.on_frame_24k(f24)]
+        if skip_24k:
+            calls.pop()
         if self.order == "24k-first":
             calls.reverse()
         out = [a for call in calls for a in call()]
@@ -130,7 +132,7 @@ def test_preroll_zero_sends_no_sample_from_before_the_end_of_the_wake_word() -> 
     mic = Mic(gate, ms=7)  # odd frame size: the cut falls inside a frame
     mic.run(1.0)
     mic.take(gate.on_status("connected"))
-    assert indices(mic.sent)[0] == end16 * 3 // 2
+    assert indices(mic.sent)[0] == end16 * 3 // 2 % RAMP
 
 
 def test_max_hold_bounds_memory_keeps_the_start_and_reports_the_gap() -> None:
@@ -256,3 +258,18 @@ def test_without_a_model_nothing_is_kept_and_connected_audio_flows() -> None:
 def test_unknown_status_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'online'"):
         WakeGate(None).on_status("online")
+
+
+def test_a_fan_out_that_stops_the_24k_stream_while_muted_does_not_skew_the_cut() -> None:
+    gate = WakeGate(ScriptedDetector([24000 + LAG]))
+    mic = Mic(gate)
+    mic.run(1.0)
+    gate.on_muted(True)
+    for _ in range(100):  # 2 s muted: only the 16 kHz listener is called
+        mic.frame(skip_24k=True)
+    gate.on_muted(False)
+    mic.run(2.0)
+    mic.take(gate.on_status("connected"))
+    end16 = 48000 + 24000  # the detector restarted at unmute (3 s in), fires 1.5 s later
+    assert of(WakeDetected, mic.actions) == [WakeDetected("okay_nabu", end16)]
+    assert indices(mic.sent)[0] == end16 * 3 // 2 % RAMP
