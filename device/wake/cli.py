@@ -1,9 +1,10 @@
 """``voice-device wake-test FILE.wav [--model okay_nabu]`` and the doctor's wake check.
 
 The wake-test runs the detector over a recording (any rate, mono or stereo, 16- or 32-bit
-PCM; resampled to 16 kHz, stereo averaged) and prints one line per detection::
+PCM; resampled to 16 kHz, stereo averaged) and prints one line per detection: where the wake
+word ended (where held audio starts with ``preroll_ms = 0``) and where the model fired::
 
-    1.40 s  okay_nabu  (p=0.85)
+    1.25 s  okay_nabu  (fired at 1.40 s, p=0.85)
 
 for people tuning a microphone's gain and placement. Exit status 0 with at least one
 detection, 1 with none, 2 for an unreadable file or an unknown model.
@@ -84,7 +85,8 @@ def detect_pcm(pcm16k: bytes, model: str, refractory_s: float = 2.0) -> list[Det
 
 
 def wake_test(path: Path | str, model: str = "okay_nabu", refractory_s: float = 2.0) -> list[float]:
-    """Detection times (seconds from the start of the recording) of ``model`` in ``path``."""
+    """Times (seconds from the start of the recording) at which ``model``'s wake word ended,
+    one per detection in ``path``."""
     pcm = read_wav_16k(Path(path)).tobytes()
     return [d.time_s for d in detect_pcm(pcm, model, refractory_s)]
 
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"voice-device: {exc}", file=sys.stderr)
         return 2
     for d in found:
-        print(f"{d.time_s:.2f} s  {d.model}  (p={d.probability:.2f})")
+        fired = d.fired_sample / RATE
+        print(f"{d.time_s:.2f} s  {d.model}  (fired at {fired:.2f} s, p={d.probability:.2f})")
     if not found:
         print(f"no wake word ({args.model}) in {len(pcm) / 2 / RATE:.1f} s", file=sys.stderr)
     return 0 if found else 1
