@@ -68,6 +68,22 @@ class FaultsChanged:
     faults: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class WakeListening:
+    """The device is (``True``) or is no longer (``False``) listening for the wake word: a wake
+    model is set and the session is disconnected. Audio is analysed on the device only."""
+
+    listening: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReached:
+    """A daily usage limit was reached (``limit`` names it, e.g. ``daily_connected_minutes``);
+    ``None``: the limit is cleared (a new day, or the limit raised) and connecting works again."""
+
+    limit: str | None
+
+
 Notice = (
     StatusChanged
     | MuteChanged
@@ -76,4 +92,6 @@ Notice = (
     | SpeakingChanged
     | ErrorNotice
     | FaultsChanged
+    | WakeListening
+    | LimitReached
 )
