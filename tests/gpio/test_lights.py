@@ -12,7 +12,14 @@ from waiting import until
 
 from device.config import LedsSection
 from device.gpio import Board, GpioConfig
-from device.realtime.notices import Notice, SpeakingChanged, StatusChanged
+from device.gpio.lights import PATTERNS, status_pattern
+from device.realtime.notices import (
+    LimitReached,
+    Notice,
+    SpeakingChanged,
+    StatusChanged,
+    WakeListening,
+)
 from device.realtime.status import TransportStatus
 
 from .rig import (
@@ -252,3 +259,85 @@ async def test_without_pwm_pins_leds_fall_back_to_on_off(rig: Rig) -> None:
         board.close()
     finally:
         plain.reset()
+
+
+# ---------------------------------------------------------------------------- wake word, limits
+
+
+@pytest.mark.parametrize(
+    ("status", "listening", "limit", "pattern"),
+    [
+        (TransportStatus.DISCONNECTED, True, None, "listening"),
+        (TransportStatus.DISCONNECTED, False, None, "disconnected"),
+        (TransportStatus.CONNECTING, True, None, "connecting"),  # the wake word was heard
+        (TransportStatus.CONNECTED, True, None, "connected"),
+        (TransportStatus.CLOSED, True, None, "closed"),
+        (TransportStatus.CLOSED, False, "daily_connected_minutes", "limit"),
+        (TransportStatus.DISCONNECTED, True, "daily_output_audio_tokens", "limit"),
+        (TransportStatus.CONNECTED, False, "max_session_minutes", "connected"),
+    ],
+)
+def test_status_pattern_combines_status_wake_word_and_limit(
+    status: TransportStatus, listening: bool, limit: str | None, pattern: str
+) -> None:
+    assert status_pattern(status, listening, limit) == pattern
+    assert pattern in PATTERNS
+
+
+async def test_listening_for_the_wake_word_is_a_short_flash_every_two_seconds(rig: Rig) -> None:
+    session = rig.session()
+    board = rig.build(session)
+    led = rig.pin(STATUS_LED)
+    watch = Watch(session, led)
+    watch.mark("listening")
+    board.on_notice(WakeListening(True))
+    await until(lambda: len(watch.since("listening")) >= 4, timeout=10, what="two flashes")
+    held = durations(watch.since("listening"))
+    on = [t for v, t in held if v > 0]
+    off = [t for v, t in held if v == 0]
+    assert on and off, held
+    assert all(0.05 <= t <= 0.3 for t in on), held
+    assert all(1.6 <= t <= 2.3 for t in off), held
+    # a connection shows its own pattern; back to listening when it ends
+    await session.connect()
+    assert led.state == 1.0
+    await session.disconnect()
+    await until(lambda: led.state == 1.0, timeout=5, what="a listening flash again")
+    board.on_notice(WakeListening(False))
+    assert led.state == 0.0
+    count = len(led.states)
+    await asyncio.sleep(2.2)
+    assert len(led.states) == count  # flashing no more: plain disconnected (off)
+
+
+async def test_a_daily_limit_blinks_slowly_until_it_is_cleared(rig: Rig) -> None:
+    session = rig.session()
+    led = rig.pin(STATUS_LED)
+    watch = Watch(session, led)
+    board = rig.build(session)
+    await session.connect()
+    board.on_notice(LimitReached("daily_connected_minutes"))
+    assert led.state == 1.0  # still connected: the limit shows once the session ends
+    rig.sim.reject_next(401, count=10)
+    await rig.sim.drop(code=1011)
+    await until(lambda: session.status == "closed")
+    await until(lambda: len(watch.since("closed")) >= 4, timeout=10, what="slow blinks")
+    on, off = blink_period(watch.since("closed"))
+    assert 0.8 <= on <= 1.3 and 0.8 <= off <= 1.3, (on, off)
+    board.on_notice(LimitReached(None))  # a new day: closed shows its double blink again
+    watch.mark("cleared")
+    await until(lambda: len(watch.since("cleared")) >= 6, what="double blinks")
+    held = durations(watch.since("cleared")[1:])
+    assert all(t < 0.35 for v, t in held if v > 0), held
+
+
+async def test_rgb_wake_word_and_limit_colours(rig: Rig) -> None:
+    session = rig.session()
+    board = rig.build(session, status=None, status_rgb=[13, 19, 26])
+    r, g, b = (rig.pin(n) for n in (13, 19, 26))
+    board.on_notice(WakeListening(True))
+    await until(lambda: (r.state, g.state, b.state) == (0, 1, 1), what="cyan flash")
+    board.on_notice(LimitReached("daily_input_audio_tokens"))
+    assert (r.state, g.state, b.state) == (1, 0, 1)  # magenta, steady
+    board.close()
+    assert (r.state, g.state, b.state) == (0, 0, 0)
