@@ -20,6 +20,7 @@ from device.earcons import (
 from device.realtime.notices import (
     LimitReached,
     MuteChanged,
+    Notice,
     SpeakingChanged,
     StatusChanged,
     WakeListening,
@@ -114,7 +115,7 @@ def test_policy_names_the_earcon_for_each_notice() -> None:
         TransportStatus.RECONNECTING,
         TransportStatus.CLOSED,
     )
-    notices = [
+    notices: list[Notice] = [
         StatusChanged(TransportStatus.CONNECTING),
         StatusChanged(C),
         MuteChanged(True),
