@@ -106,6 +106,11 @@ class ActionTable:
             "volume_down": lambda: self._step(up=False),
         }
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every action this table runs."""
+        return tuple(self._table)
+
     def run(self, action: str) -> None:
         """Run ``action`` now (on the loop thread); raises ``KeyError`` for an unknown name."""
         call = self._table[action]

@@ -10,7 +10,8 @@ from recorder import Recorder
 from waiting import until
 
 from device.config import ButtonsSection
-from device.gpio import Board, GpioConfig, GpioError, push_to_talk_config
+from device.gpio import ACTION_NAMES, ActionTable, Board, GpioConfig, GpioError, push_to_talk_config
+from device.gpio.config import ACTIONS
 from device.realtime.events import SessionConfig
 
 from .rig import (
@@ -18,6 +19,7 @@ from .rig import (
     FRAME,
     MUTE,
     TALK,
+    CountingVolume,
     Rig,
     sent,
 )
@@ -153,3 +155,24 @@ async def test_push_to_talk_without_a_talk_button_is_refused(rig: Rig) -> None:
     Button(MUTE, pin_factory=rig.factory).close()  # refused before claiming anything
     # toggle mode needs no talk button
     GpioConfig(buttons=ButtonsSection(mode="toggle", talk=None)).validate()
+
+
+async def test_the_action_table_calls_the_session_surface_by_name(rig: Rig) -> None:
+    session = rig.session()
+    volume = CountingVolume()
+    table = ActionTable(session, asyncio.get_running_loop(), volume)
+    rec = Recorder(session)
+    for action in ("toggle_mute", "toggle_mute", "mute", "unmute", "none"):
+        table.run(action)
+    assert rec.mutes() == [True, False, True, False]
+    table.run("volume_up")
+    table.run("volume_up")
+    table.run("volume_down")
+    assert (volume.ups, volume.downs) == (2, 1)
+    table.run("toggle_connection")
+    await until(lambda: session.status == "connected")
+    table.run("toggle_connection")
+    await until(lambda: session.status == "disconnected")
+    with pytest.raises(KeyError):
+        table.run("explode")
+    assert set(table.names) == set(ACTION_NAMES) >= set(ACTIONS)  # every gesture action runs
