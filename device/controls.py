@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from .earcons import EarconPolicy, earcon
 from .gpio import Board, GpioConfig, GpioError, PressStats, VolumeControl, push_to_talk_config
+from .gpio.actions import BoardSession
 from .gpio.buttons import Clock
 from .realtime.notices import Notice
 
@@ -53,7 +54,7 @@ class Controls(Board):
 
     def __init__(
         self,
-        session: Any,
+        session: BoardSession,
         config: GpioConfig,
         loop: asyncio.AbstractEventLoop,
         *,

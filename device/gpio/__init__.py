@@ -13,7 +13,14 @@
 Nothing here plays sound: earcons follow notices in the app (:mod:`device.earcons`).
 """
 
-from .actions import ACTION_NAMES, ActionTable, VolumeControl, push_to_talk_config
+from .actions import (
+    ACTION_NAMES,
+    ActionTable,
+    BoardSession,
+    Session,
+    VolumeControl,
+    push_to_talk_config,
+)
 from .board import Board
 from .buttons import Buttons, Clock, PressStats
 from .config import GpioConfig, GpioError, PinUse, pin_uses, validate_pins
@@ -25,6 +32,7 @@ __all__ = [
     "PATTERNS",
     "ActionTable",
     "Board",
+    "BoardSession",
     "Buttons",
     "Clock",
     "Debounce",
@@ -36,6 +44,7 @@ __all__ = [
     "Lights",
     "PinUse",
     "PressStats",
+    "Session",
     "VolumeControl",
     "pin_uses",
     "push_to_talk_config",

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from ..realtime.errors import VoiceDeviceError
 from ..realtime.events import SessionConfig
+from ..realtime.notices import Notice
 from ..realtime.status import TransportStatus
 
 log = logging.getLogger("device.gpio")
@@ -60,6 +61,18 @@ class Session(Protocol):
     async def begin_turn(self) -> None: ...
 
     async def end_turn(self) -> None: ...
+
+
+class BoardSession(Session, Protocol):
+    """What a :class:`device.gpio.Board` needs besides the action surface: the starting state
+    of its LEDs, the session's turn detection (push-to-talk) and a notice subscription."""
+
+    config: SessionConfig
+
+    @property
+    def faults(self) -> Mapping[str, str]: ...
+
+    def subscribe(self, listener: Callable[[Notice], None]) -> Callable[[], None]: ...
 
 
 class VolumeControl(Protocol):

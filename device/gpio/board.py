@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from ..realtime.notices import Notice
-from .actions import ActionTable, Session, VolumeControl
+from .actions import ActionTable, BoardSession, VolumeControl
 from .buttons import Buttons, Clock, PressStats
 from .config import GpioConfig, GpioError
 from .gestures import Gesture
@@ -49,7 +49,7 @@ class Board:
 
     def __init__(
         self,
-        session: Any,
+        session: BoardSession,
         config: GpioConfig,
         loop: asyncio.AbstractEventLoop,
         *,
@@ -63,7 +63,7 @@ class Board:
                 "buttons.mode = push_to_talk needs the session without turn detection "
                 "(use push_to_talk_config(); Config.session_config() does this)"
             )
-        self.session: Session = session
+        self.session = session
         self.config = config
         self.loop = loop
         self.actions = ActionTable(session, loop, volume)
