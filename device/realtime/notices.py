@@ -71,7 +71,8 @@ class FaultsChanged:
 @dataclass(frozen=True, slots=True)
 class WakeListening:
     """The device is (``True``) or is no longer (``False``) listening for the wake word: a wake
-    model is set and the session is disconnected. Audio is analysed on the device only."""
+    model is set, the session is disconnected and the microphone is not muted. Audio is
+    analysed on the device only; the status LED shows its ``listening`` pattern."""
 
     listening: bool
 
@@ -79,7 +80,8 @@ class WakeListening:
 @dataclass(frozen=True, slots=True)
 class LimitReached:
     """A daily usage limit was reached (``limit`` names it, e.g. ``daily_connected_minutes``);
-    ``None``: the limit is cleared (a new day, or the limit raised) and connecting works again."""
+    ``None``: the limit is cleared (a new day, or the limit raised) and connecting works again.
+    While set and the session is not active, the status LED shows its ``limit`` pattern."""
 
     limit: str | None
 
