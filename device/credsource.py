@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -70,11 +71,30 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
+MAX_REPLY = 1 << 20
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
 def _post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> bytes:
+    """POST and read the reply, all within ``timeout`` seconds overall (a backend trickling
+    one byte per second does not reset the clock as urllib's per-read timeout does)."""
+    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    chunks: list[bytes] = []
+    size = 0
     with _OPENER.open(request, timeout=timeout) as response:
-        data: bytes = response.read(1 << 20)
-    return data
+        while size < MAX_REPLY:
+            if time.monotonic() >= deadline:
+                raise _DeadlineExceeded
+            chunk: bytes = response.read1(min(65536, MAX_REPLY - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
 
 
 async def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -145,7 +165,15 @@ def make_provider(config: Config) -> Provider:
             headers["Authorization"] = f"Bearer {device_token}"
         where = public_url(source.url)
         try:
-            raw = await _in_daemon_thread(_post_json, source.url, body, headers, source.timeout_s)
+            async with asyncio.timeout(source.timeout_s):
+                raw = await _in_daemon_thread(
+                    _post_json, source.url, body, headers, source.timeout_s
+                )
+        except (TimeoutError, _DeadlineExceeded):
+            raise CredentialSourceError(
+                f"credential.url: {where} gave no complete answer within "
+                f"{source.timeout_s:g} s (credential.timeout_s)"
+            ) from None
         except urllib.error.HTTPError as exc:
             # 401/403: the device token is refused, retrying will not help; the rest may pass.
             # A redirect is refused (it would carry the device token elsewhere): fix the URL.

@@ -27,10 +27,25 @@ CredentialKind = Literal["token", "url"]
 NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
+def public_url(url: str) -> str:
+    """``url`` as it may appear in logs, errors and replies: ``scheme://host:port`` only. The
+    user info, path, query and fragment are dropped: a signed URL carries its secret in any of
+    them (some backends put it in the path)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+    except ValueError:
+        return "(invalid URL)"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port out of range: the request itself will say so
+        port = ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme or '?'}://{host}{port}"
+
+
+_redact_url = public_url
 
 
 @dataclass(frozen=True, slots=True)

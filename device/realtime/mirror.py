@@ -152,11 +152,18 @@ def _content_event(event: ServerEvent) -> dict[str, Any] | None:
     """Events that sit on an output item's content part."""
     match event:
         case AudioDelta(response_id, item_id, pcm):
-            return {"type": "response.output_audio.delta", "response_id": response_id,
-                    "item_id": item_id, "delta": encode_pcm(pcm)}  # fmt: skip
+            return {
+                "type": "response.output_audio.delta",
+                "response_id": response_id,
+                "item_id": item_id,
+                "delta": encode_pcm(pcm),
+            }
         case AudioDone(response_id, item_id):
-            return {"type": "response.output_audio.done", "response_id": response_id,
-                    "item_id": item_id}  # fmt: skip
+            return {
+                "type": "response.output_audio.done",
+                "response_id": response_id,
+                "item_id": item_id,
+            }
         case TranscriptDelta(item_id, delta):
             kind, key, value = "response.output_audio_transcript.delta", "delta", delta
         case TranscriptDone(item_id, transcript):
@@ -180,8 +187,11 @@ def _response_done(event: ResponseDone) -> dict[str, Any]:
     if event.reason is not None:
         details["reason"] = event.reason
     if event.error_message is not None or event.error_code is not None:
-        details["error"] = {"type": "server_error", "code": event.error_code,
-                            "message": event.error_message}  # fmt: skip
+        details["error"] = {
+            "type": "server_error",
+            "code": event.error_code,
+            "message": event.error_message,
+        }
     if details:
         details["type"] = event.status
         response["status_details"] = details
@@ -225,38 +235,69 @@ def _confirmed(event: SessionUpdated, session: dict[str, Any]) -> dict[str, Any]
 def _other_event(event: ServerEvent) -> dict[str, Any]:
     match event:
         case SpeechStarted(item_id, ms):
-            return {"type": "input_audio_buffer.speech_started", "item_id": item_id,
-                    "audio_start_ms": ms}  # fmt: skip
+            return {
+                "type": "input_audio_buffer.speech_started",
+                "item_id": item_id,
+                "audio_start_ms": ms,
+            }
         case SpeechStopped(item_id, ms):
-            return {"type": "input_audio_buffer.speech_stopped", "item_id": item_id,
-                    "audio_end_ms": ms}  # fmt: skip
+            return {
+                "type": "input_audio_buffer.speech_stopped",
+                "item_id": item_id,
+                "audio_end_ms": ms,
+            }
         case AudioCommitted(item_id):
             return {"type": "input_audio_buffer.committed", "item_id": item_id}
         case InputTranscript(item_id, transcript):
-            return {"type": "conversation.item.input_audio_transcription.completed",
-                    "item_id": item_id, "content_index": 0, "transcript": transcript,
-                    "usage": {"type": "duration", "seconds": 1.0}}  # fmt: skip
+            return {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": transcript,
+                "usage": {"type": "duration", "seconds": 1.0},
+            }
         case ResponseCreated(response_id):
             return {"type": "response.created", "response": _response(response_id, "in_progress")}
         case ResponseDone():
             return _response_done(event)
         case ToolCallStarted(item_id, call_id, name):
-            item = {"id": item_id, "type": "function_call", "call_id": call_id, "name": name,
-                    "arguments": "", "status": "in_progress"}  # fmt: skip
-            return {"type": "response.output_item.added", "response_id": "resp",
-                    "output_index": 0, "item": item}  # fmt: skip
+            item = {
+                "id": item_id,
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": "",
+                "status": "in_progress",
+            }
+            return {
+                "type": "response.output_item.added",
+                "response_id": "resp",
+                "output_index": 0,
+                "item": item,
+            }
         case ToolCall(call_id, name, arguments, item_id):
-            return {"type": "response.function_call_arguments.done", "response_id": "resp",
-                    "output_index": 0, "item_id": item_id, "call_id": call_id,
-                    "name": name or "", "arguments": arguments}  # fmt: skip
+            return {
+                "type": "response.function_call_arguments.done",
+                "response_id": "resp",
+                "output_index": 0,
+                "item_id": item_id,
+                "call_id": call_id,
+                "name": name or "",
+                "arguments": arguments,
+            }
         case SessionCreated() | SessionUpdated():
             return _session(event)
         case ServerError(message, code, etype, event_type):
             error = {"type": etype, "code": code, "message": message}
             return {"type": event_type, "error": error}
         case UserTextAdded(item_id):
-            item = {"id": item_id, "type": "message", "role": "user", "status": "completed",
-                    "content": [{"type": "input_text", "text": ""}]}  # fmt: skip
+            item: dict[str, Any] = {
+                "id": item_id,
+                "type": "message",
+                "role": "user",
+                "status": "completed",
+                "content": [{"type": "input_text", "text": ""}],
+            }
             return {"type": "conversation.item.added", "previous_item_id": None, "item": item}
     raise TypeError(f"not a server event: {event!r}")
 

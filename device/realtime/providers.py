@@ -94,7 +94,9 @@ OPENAI = ProviderInfo(
     url="wss://api.openai.com/v1/realtime",
     default_model="gpt-realtime",
     default_voice="marin",
-    voices=("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"),
+    voices=(
+        "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
+    ),
     custom_voices=False,
     api_key_env="OPENAI_API_KEY",
     turn_detections=("server_vad", "semantic_vad", None),
