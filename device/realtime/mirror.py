@@ -291,14 +291,14 @@ def _other_event(event: ServerEvent) -> dict[str, Any]:
             error = {"type": etype, "code": code, "message": message}
             return {"type": event_type, "error": error}
         case UserTextAdded(item_id):
-            message: dict[str, Any] = {
+            added: dict[str, Any] = {
                 "id": item_id,
                 "type": "message",
                 "role": "user",
                 "status": "completed",
                 "content": [{"type": "input_text", "text": ""}],
             }
-            return {"type": "conversation.item.added", "previous_item_id": None, "item": message}
+            return {"type": "conversation.item.added", "previous_item_id": None, "item": added}
     raise TypeError(f"not a server event: {event!r}")
 
 
