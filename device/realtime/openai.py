@@ -103,6 +103,11 @@ IGNORED: frozenset[str] = frozenset(
     }
 )
 
+#: Known types that decode to ``None`` for items the device does not act on.
+_SOMETIMES_NONE = frozenset(
+    {"response.output_item.added", "conversation.item.added", "conversation.item.created"}
+)
+
 
 def session_body(config: SessionConfig, info: ProviderInfo = OPENAI) -> dict[str, Any]:
     """The GA ``session`` object for ``session.update``."""
@@ -283,7 +288,7 @@ class OpenAICodec:
             event = self._decode_turns(obj, kind)
         if event is None:
             event = self._decode_items(obj, kind)
-        if event is None and not is_ignored(kind, IGNORED):
+        if event is None and kind not in _SOMETIMES_NONE and not is_ignored(kind, IGNORED):
             if is_error_like(kind, obj):
                 return _server_error(obj, kind)
             self._unknown.note(kind)
