@@ -79,7 +79,7 @@ def test_the_record_holds_each_providers_facts() -> None:
     assert GrokRealtimeModel().provider_info is XAI
     assert OpenAIRealtimeModel().provider_info is OPENAI
     assert model_for("xai").name == XAI.default_model and model_for("xai").url == XAI.url
-    with pytest.raises(ConfigError, match="model.provider"):
+    with pytest.raises(ConfigError, match=r"model\.provider"):
         provider_info("anthropic")
 
 

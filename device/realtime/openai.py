@@ -200,7 +200,7 @@ def _server_error(obj: dict[str, Any], kind: str) -> ServerError:
         if kind == "error":
             raise ProtocolError(f"{kind}: missing field 'error'")
         err = obj
-    code, etype = err.get("code"), err.get("type")
+    code, etype = err.get("code"), err.get("type") if err is not obj else None
     if kind == "error":
         message = get_str(err, "message", kind, "")
     else:
