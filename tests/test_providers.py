@@ -141,7 +141,7 @@ async def test_a_url_credential_is_refused_for_xai_without_dialling() -> None:
 
 def speech_then_silence() -> bytes:
     with wave.open(str(QUESTION)) as w:
-        return w.readframes(w.getnframes()) + bytes(48000)
+        return bytes(w.readframes(w.getnframes())) + bytes(48000)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -123,6 +123,21 @@ def _parse_expiry(value: Any) -> datetime:
     return dt
 
 
+def _check_url(secret: str) -> None:
+    scheme = urlsplit(secret).scheme
+    if scheme not in ("ws", "wss"):
+        raise CredentialError(
+            f"credential.url: expected a ws:// or wss:// URL, got scheme {scheme!r}"
+        )
+    try:
+        host = urlsplit(secret.strip()).hostname or ""
+        urlsplit(secret.strip()).port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise CredentialError("credential.url: not a valid URL") from None
+    if scheme == "ws" and not is_loopback_host(host):
+        raise CredentialError("credential.url: plain ws:// is only allowed to a loopback host")
+
+
 def parse_credential(value: Credential | Mapping[str, Any]) -> Credential:
     """Parse a CredentialInput mapping (or pass a :class:`Credential` through).
 
@@ -149,17 +164,6 @@ def parse_credential(value: Credential | Mapping[str, Any]) -> Credential:
         raise CredentialError("credential.expiresAt: missing")
     expires = _parse_expiry(value["expiresAt"])
     if kind == "url":
-        scheme = urlsplit(secret).scheme
-        if scheme not in ("ws", "wss"):
-            raise CredentialError(
-                f"credential.url: expected a ws:// or wss:// URL, got scheme {scheme!r}"
-            )
-        try:
-            host = urlsplit(secret.strip()).hostname or ""
-            urlsplit(secret.strip()).port  # noqa: B018 (raises on a bad port)
-        except ValueError:
-            raise CredentialError("credential.url: not a valid URL") from None
-        if scheme == "ws" and not is_loopback_host(host):
-            raise CredentialError("credential.url: plain ws:// is only allowed to a loopback host")
+        _check_url(secret)
         return Credential("url", secret.strip(), expires)
     return Credential("token", secret.strip(), expires)

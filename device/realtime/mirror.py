@@ -234,6 +234,20 @@ def _confirmed(event: SessionUpdated, session: dict[str, Any]) -> dict[str, Any]
 
 def _other_event(event: ServerEvent) -> dict[str, Any]:
     match event:
+        case ResponseCreated(response_id):
+            return {"type": "response.created", "response": _response(response_id, "in_progress")}
+        case ResponseDone():
+            return _response_done(event)
+        case SessionCreated() | SessionUpdated():
+            return _session(event)
+        case ServerError(message, code, etype, event_type):
+            error = {"type": etype, "code": code, "message": message}
+            return {"type": event_type, "error": error}
+    return _item_event(event)
+
+
+def _item_event(event: ServerEvent) -> dict[str, Any]:
+    match event:
         case SpeechStarted(item_id, ms):
             return {
                 "type": "input_audio_buffer.speech_started",
@@ -256,10 +270,6 @@ def _other_event(event: ServerEvent) -> dict[str, Any]:
                 "transcript": transcript,
                 "usage": {"type": "duration", "seconds": 1.0},
             }
-        case ResponseCreated(response_id):
-            return {"type": "response.created", "response": _response(response_id, "in_progress")}
-        case ResponseDone():
-            return _response_done(event)
         case ToolCallStarted(item_id, call_id, name):
             item = {
                 "id": item_id,
@@ -285,11 +295,6 @@ def _other_event(event: ServerEvent) -> dict[str, Any]:
                 "name": name or "",
                 "arguments": arguments,
             }
-        case SessionCreated() | SessionUpdated():
-            return _session(event)
-        case ServerError(message, code, etype, event_type):
-            error = {"type": etype, "code": code, "message": message}
-            return {"type": event_type, "error": error}
         case UserTextAdded(item_id):
             added: dict[str, Any] = {
                 "id": item_id,
