@@ -92,10 +92,6 @@ class SimulatorBase:
         self.strict = strict
         #: Voice ids accepted besides the dialect's own (xAI's custom voices).
         self.custom_voices = custom_voices
-        #: Every ``response.create`` the simulator refused, with the reason (code).
-        self.refused_creates: list[str] = []
-        #: The ``usage`` object of every ``response.done`` sent, in order.
-        self.usage_sent: list[dict[str, Any]] = []
         self.token = token
         self.host = host
         self.port = port
@@ -107,6 +103,14 @@ class SimulatorBase:
         self.reply_seconds = reply_seconds
         #: Start speaking (a greeting of ``reply_seconds``) as soon as a session is configured.
         self.greet = greet
+        self._init_records()
+
+    def _init_records(self) -> None:
+        """What the simulator saw and sent, for tests to read; and its private state."""
+        #: Every ``response.create`` the simulator refused, with the reason (code).
+        self.refused_creates: list[str] = []
+        #: The ``usage`` object of every ``response.done`` sent, in order.
+        self.usage_sent: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
         self.received_at: list[float] = []
         self.auth_headers: list[str] = []

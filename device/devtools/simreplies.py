@@ -148,22 +148,10 @@ class SimulatorReplies(SimulatorBase):
             "output_index": 0,
             "content_index": 0,
         }
-        item = {
-            "id": item_id,
-            "type": "message",
-            "role": "assistant",
-            "status": "in_progress",
-            "content": [],
-        }
-        await self._send(
-            conn,
-            {
-                "type": "response.output_item.added",
-                "response_id": response_id,
-                "output_index": 0,
-                "item": item,
-            },
-        )
+        item = {"id": item_id, "type": "message", "role": "assistant",
+                "status": "in_progress", "content": []}  # fmt: skip
+        added = {"response_id": response_id, "output_index": 0, "item": item}
+        await self._send(conn, {"type": "response.output_item.added", **added})
         words = text.split(" ")
         chunk = CHUNK_MS * BYTES_PER_MS
         chunks = max(1, math.ceil(len(pcm) / chunk))
@@ -171,30 +159,8 @@ class SimulatorReplies(SimulatorBase):
         for i in range(chunks):
             if i * len(words) // chunks != (i + 1) * len(words) // chunks or i == 0:
                 lo, hi = i * len(words) // chunks, (i + 1) * len(words) // chunks
-                piece = " ".join(words[lo : max(hi, lo + 1)])
-                if piece:
-                    conn.out_text += text_tokens(piece + " ")
-                    await self._send(
-                        conn,
-                        {
-                            "type": "response.output_audio_transcript.delta",
-                            **where,
-                            "delta": piece + " ",
-                        },
-                    )
-            data = pcm[i * chunk : (i + 1) * chunk]
-            await self._send(
-                conn,
-                {
-                    "type": "response.output_audio.delta",
-                    **where,
-                    "delta": base64.b64encode(data).decode(),
-                },
-            )
-            sent_ms = len(data) // BYTES_PER_MS
-            conn.out_ms += sent_ms
-            conn.items[item_id] += sent_ms
-            self.audio_sent_ms[item_id] += sent_ms
+                await self._say_words(conn, where, " ".join(words[lo : max(hi, lo + 1)]))
+            await self._send_audio(conn, where, pcm[i * chunk : (i + 1) * chunk])
             if self.pace > 0:
                 due = started + ((i + 1) * CHUNK_MS - self.lead_ms) / 1000 / self.pace
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
@@ -204,6 +170,24 @@ class SimulatorReplies(SimulatorBase):
         await self._send(
             conn, {"type": "response.output_audio_transcript.done", **where, "transcript": text}
         )
+
+    async def _say_words(self, conn: Conn, where: dict[str, Any], piece: str) -> None:
+        if piece:
+            conn.out_text += text_tokens(piece + " ")
+            delta = {
+                "type": "response.output_audio_transcript.delta",
+                **where,
+                "delta": piece + " ",
+            }
+            await self._send(conn, delta)
+
+    async def _send_audio(self, conn: Conn, where: dict[str, Any], data: bytes) -> None:
+        delta = base64.b64encode(data).decode()
+        await self._send(conn, {"type": "response.output_audio.delta", **where, "delta": delta})
+        sent_ms = len(data) // BYTES_PER_MS
+        conn.out_ms += sent_ms
+        conn.items[str(where["item_id"])] += sent_ms
+        self.audio_sent_ms[str(where["item_id"])] += sent_ms
 
     async def _truncate(self, conn: Conn, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
@@ -229,4 +213,3 @@ class SimulatorReplies(SimulatorBase):
                 "audio_end_ms": end,
             },
         )
-
