@@ -31,6 +31,7 @@ from device.realtime.events import (
     UpdateSession,
     Usage,
 )
+from device.realtime.providers import OPENAI, XAI, confirmation_differences, provider_info
 from device.simulator import INPUT_AUDIO_TOKENS_PER_S, OUTPUT_AUDIO_TOKENS_PER_S
 
 CODECS = [OpenAICodec, XAICodec]
@@ -140,6 +141,25 @@ async def test_session_updated_carries_what_the_server_confirmed(dialect: str) -
     assert (updated.input_format, updated.input_rate) == ("audio/pcm", 24000)
     assert (updated.output_format, updated.output_rate) == ("audio/pcm", 24000)
     assert updated.session_type == ("realtime" if dialect == "openai" else None)
+    assert confirmation_differences(provider_info(dialect), config, updated) == []
+
+
+def test_a_server_confirming_something_else_is_named() -> None:
+    beta = OpenAICodec().decode(wire(type="session.updated", session={
+        "id": "s", "turn_detection": None, "voice": "alloy",
+        "input_audio_format": "pcm16"}))  # fmt: skip
+    assert isinstance(beta, SessionUpdated)
+    found = confirmation_differences(OPENAI, SessionConfig(), beta)
+    assert any("session type" in f for f in found)
+    assert any("turn detection 'none' instead of 'server_vad'" in f for f in found)
+    assert any("voice 'alloy' instead of 'marin'" in f for f in found)
+    slow = XAICodec().decode(wire(type="session.updated", session={
+        "voice": "eve", "turn_detection": {"type": "server_vad"},
+        "audio": {"output": {"format": {"type": "audio/pcm", "rate": 16000}}}}))  # fmt: skip
+    assert isinstance(slow, SessionUpdated)
+    assert confirmation_differences(XAI, SessionConfig(), slow) == [
+        "output audio rate 16000 instead of 24000"
+    ]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

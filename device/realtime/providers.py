@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import ConfigError, CredentialError
-from .events import SessionConfig
+from .events import SessionConfig, SessionUpdated
 
 ProviderName = Literal["openai", "xai"]
 
@@ -142,3 +142,32 @@ def is_cancel_not_active(info: ProviderInfo, code: str | None, message: str) -> 
         return True
     text = message.lower()
     return "cancel" in text and ("no active response" in text or "not active" in text)
+
+
+def confirmation_differences(
+    info: ProviderInfo, asked: SessionConfig, confirmed: SessionUpdated
+) -> list[str]:
+    """What ``session.updated`` confirmed differently from what was asked, one readable line
+    per difference (empty: all confirmed, or not echoed). OpenAI must echo ``type: realtime``;
+    fields the server did not echo are not differences."""
+    found: list[str] = []
+    if info.name == "openai" and confirmed.session_type != "realtime":
+        found.append(
+            f"session type {confirmed.session_type or '(none)'!r} instead of 'realtime' "
+            "(a beta-protocol server?)"
+        )
+    wanted_td = asked.turn_detection or "none"
+    if confirmed.turn_detection is not None and confirmed.turn_detection != wanted_td:
+        found.append(f"turn detection {confirmed.turn_detection!r} instead of {wanted_td!r}")
+    voice = info.voice_for(asked)
+    if confirmed.voice is not None and confirmed.voice != voice:
+        found.append(f"voice {confirmed.voice!r} instead of {voice!r}")
+    for side, fmt, rate in (
+        ("input", confirmed.input_format, confirmed.input_rate),
+        ("output", confirmed.output_format, confirmed.output_rate),
+    ):
+        if fmt is not None and fmt != "audio/pcm":
+            found.append(f"{side} audio format {fmt!r} instead of 'audio/pcm'")
+        if rate is not None and rate != asked.sample_rate:
+            found.append(f"{side} audio rate {rate} instead of {asked.sample_rate}")
+    return found
