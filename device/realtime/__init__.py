@@ -18,6 +18,7 @@ from .errors import (
 )
 from .events import SessionConfig, ToolSpec
 from .openai import OpenAICodec
+from .providers import OPENAI, XAI, ProviderInfo, provider_info
 from .sink import AudioSink, NullSink
 from .status import TransportStatus
 from .xai import XAICodec
@@ -33,12 +34,16 @@ __all__ = [
     "CredentialSourceError",
     "NotConnectedError",
     "NullSink",
+    "OPENAI",
     "OpenAICodec",
     "ProtocolError",
+    "ProviderInfo",
     "SessionConfig",
     "ToolSpec",
     "TransportStatus",
     "VoiceDeviceError",
+    "XAI",
     "XAICodec",
     "parse_credential",
+    "provider_info",
 ]
