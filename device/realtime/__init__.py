@@ -24,6 +24,8 @@ from .status import TransportStatus
 from .xai import XAICodec
 
 __all__ = [
+    "OPENAI",
+    "XAI",
     "AudioSink",
     "AuthError",
     "Codec",
@@ -34,7 +36,6 @@ __all__ = [
     "CredentialSourceError",
     "NotConnectedError",
     "NullSink",
-    "OPENAI",
     "OpenAICodec",
     "ProtocolError",
     "ProviderInfo",
@@ -42,7 +43,6 @@ __all__ = [
     "ToolSpec",
     "TransportStatus",
     "VoiceDeviceError",
-    "XAI",
     "XAICodec",
     "parse_credential",
     "provider_info",
