@@ -125,7 +125,8 @@ class MqttBridge:
         self._last_reason: str | None = None
         #: Connected to the broker right now.
         self.connected = False
-        #: Successful connections so far (1 + reconnects).
+        #: Connection attempts and successful connections so far.
+        self.attempts = 0
         self.connects = 0
         #: Events and replies dropped because the queue was full.
         self.dropped = 0
@@ -189,6 +190,7 @@ class MqttBridge:
         attempt = 0
         while True:
             connects = self.connects
+            self.attempts += 1
             try:
                 await self._connection()
                 reason = "the broker closed the connection"
