@@ -32,8 +32,12 @@ class Watcher:
 
     async def ask(self, prefix: str, request: dict[str, Any], timeout: float = 15) -> Any:
         """Publish a command, return the reply carrying its id."""
+        return await self.ask_raw(prefix, json.dumps(request).encode(), timeout)
+
+    async def ask_raw(self, prefix: str, payload: bytes, timeout: float = 15) -> Any:
+        """Publish ``payload`` on the command topic, return the next reply."""
         before = len(self.on(f"{prefix}/reply"))
-        await self.client.publish(f"{prefix}/command", json.dumps(request), qos=1)
+        await self.client.publish(f"{prefix}/command", payload, qos=1)
         await self.wait(lambda: len(self.on(f"{prefix}/reply")) > before, "a reply", timeout)
         return json.loads(self.on(f"{prefix}/reply")[before])
 

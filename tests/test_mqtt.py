@@ -202,10 +202,7 @@ async def test_bad_commands_get_error_replies_and_change_nothing(
             (b'{"id": "n"}', "missing 'cmd'"),
         ]
         for payload, error in cases:
-            before = len(w.on(f"{PREFIX}/reply"))
-            await w.client.publish(f"{PREFIX}/command", payload, qos=1)
-            await w.wait(lambda b=before: len(w.on(f"{PREFIX}/reply")) > b, f"reply to {error}")
-            reply = json.loads(w.on(f"{PREFIX}/reply")[before])
+            reply = await w.ask_raw(PREFIX, payload)
             assert reply["ok"] is False and error in reply["error"], (payload[:40], reply)
         assert (await w.ask(PREFIX, {"cmd": "status", "id": "s2"}))["muted"] is False
         assert not device.session.muted

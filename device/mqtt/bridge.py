@@ -347,6 +347,9 @@ class MqttBridge:
             except Exception as exc:  # never leave a command without a reply
                 log.exception("mqtt: command %r failed", cmd)
                 reply = {"ok": False, "error": f"{cmd} failed: {type(exc).__name__}"}
+            # A command may have changed the state: republish it (ahead of the reply, so who
+            # gets the reply finds the retained state already current).
+            self._state_dirty = True
         self._answer(reply, ident)
 
     def _answer(self, reply: dict[str, Any], ident: Any) -> None:
