@@ -94,7 +94,7 @@ def test_device_id_is_stable_and_does_not_reveal_the_machine_id(tmp_path: Path) 
     assert len(first) == 12 and first not in raw
     machine.write_text("fedcba9876543210fedcba9876543210\n")
     assert default_device_id(machine) != first
-    with pytest.raises(ConfigError, match="mqtt.device_id"):
+    with pytest.raises(ConfigError, match=r"mqtt\.device_id"):
         default_device_id(tmp_path / "missing")
 
 
@@ -106,7 +106,7 @@ def test_password_file_resolves_in_the_credentials_directory(
     table = {"host": "b", "device_id": "k", "username": "k", "password_file": "mqtt"}
     assert MqttConfig.from_table(table).password() == "fake-pass"
     missing = MqttConfig.from_table({**table, "password_file": "nope"})
-    with pytest.raises(CredentialError, match="mqtt.password_file"):
+    with pytest.raises(CredentialError, match=r"mqtt\.password_file"):
         missing.password()
 
 
