@@ -61,7 +61,7 @@ class Mosquitto:
         self.log = directory / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
         lines = [f"listener {self.port} 127.0.0.1", "persistence false",
-                 f"log_dest file {self.log}", "log_type all"]
+                 f"log_dest file {self.log}", "log_type all", "set_tcp_nodelay true"]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to a user that cannot read tmp_path
         if tls is not None:

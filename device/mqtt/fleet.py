@@ -28,6 +28,7 @@ from typing import Any
 import aiomqtt
 
 from ..realtime.errors import ConfigError, VoiceDeviceError
+from .bridge import NODELAY
 from .config import FLEET_ROOT, MqttConfig
 
 DEFAULT_CONFIG = Path("/etc/voice-device/config.toml")
@@ -42,6 +43,7 @@ def _client(config: MqttConfig) -> aiomqtt.Client:
         identifier=f"voice-device-fleet-{secrets.token_hex(4)}",
         tls_context=config.tls_context(),
         timeout=10.0,
+        socket_options=NODELAY,
     )
 
 
