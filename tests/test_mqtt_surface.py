@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from mosquitto import Mosquitto
 from mqtt_watch import watch
 from waiting import until
 
-from device.mqtt import MqttBridge, MqttConfig, default_device_id
+from device.mqtt import Backoff, MqttBridge, MqttConfig, default_device_id
 from device.mqtt.fleet import add_fleet_parser, run_fleet
 from device.realtime.errors import ConfigError, CredentialError
 
@@ -247,3 +248,11 @@ async def test_fleet_cli_without_a_broker_says_so(
     port = ["--host", "127.0.0.1", "--port", "9"]
     assert await asyncio.to_thread(fleet, ["fleet", "list", "--config", str(conf), *port]) == 3
     assert "mqtt://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_reconnect_delays_grow_to_the_cap_and_are_spread() -> None:
+    backoff, rng = Backoff(first=1.0, cap=60.0), random.Random(7)
+    for attempt, base in [(0, 1.0), (1, 2.0), (3, 8.0), (6, 60.0), (500, 60.0)]:
+        delays = [backoff.delay(attempt, rng) for _ in range(200)]
+        assert all(base / 2 <= d <= base for d in delays)
+        assert max(delays) - min(delays) > base / 3  # a fleet does not retry in step

@@ -109,6 +109,9 @@ class MqttConfig:
             raise ConfigError("mqtt.ca_file: set only with tls = true")
         if self.password_file and not self.username:
             raise ConfigError("mqtt.password_file: needs mqtt.username")
+        self._validate_names()
+
+    def _validate_names(self) -> None:
         if self.device_id and not _DEVICE_ID.match(self.device_id):
             raise ConfigError(
                 f"mqtt.device_id: expected 1-64 letters, digits, '-' or '_', got {self.device_id!r}"

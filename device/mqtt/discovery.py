@@ -80,6 +80,12 @@ def _entities(config: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
             "json_attributes_template": '{{ {"faults": value_json.faults} | tojson }}',
         },
     }
+    entities.update(_usage_entities(state))
+    return entities
+
+
+def _usage_entities(state: str) -> dict[tuple[str, str], dict[str, Any]]:
+    entities: dict[tuple[str, str], dict[str, Any]] = {}
     for key, (name, unit) in USAGE_FIELDS.items():
         sensor: dict[str, Any] = {
             "name": name,
