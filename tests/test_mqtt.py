@@ -140,9 +140,14 @@ async def test_state_and_availability_follow_connect_mute_disconnect_from_mqtt(
             assert reply == {"ok": True, "muted": True, "id": 7}
             for _ in range(20):
                 device.session.send_audio(FRAME)
-            await asyncio.sleep(0.2)  # give any leaked frame time to reach the simulator
-            assert appends(device) == 1, "audio left the device after a mute sent over MQTT"
             await w.wait(lambda: w.json(f"{PREFIX}/state")["muted"] is True, "muted state")
+            assert (await w.ask(PREFIX, {"cmd": "unmute", "id": 8}))["muted"] is False
+            assert device.session.send_audio(FRAME)
+            # Frames travel in order: once the one sent after unmute is there, a frame leaked
+            # while muted would be there too.
+            await until(lambda: appends(device) >= 2, what="the frame sent after unmute")
+            assert appends(device) == 2, "audio left the device after a mute sent over MQTT"
+            assert (await w.ask(PREFIX, {"cmd": "mute", "id": 9}))["muted"] is True
 
         # A newcomer (Home Assistant starting later) gets the retained truth at once.
         async with watch(
