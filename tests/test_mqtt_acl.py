@@ -50,7 +50,7 @@ async def test_the_documented_acl_confines_devices_and_lets_operators_command(
             await until(lambda: bridge.connected, what="the device connected")
             await op.wait(lambda: "voice-device/kiosk01/state" in op.latest, "its state")
             assert op.latest["voice-device/kiosk01/availability"] == b"online"
-            assert sum(t.startswith("homeassistant/") for t in op.latest) == 10
+            assert sum(t.startswith("homeassistant/") for t in op.latest) == 12
             reply = await op.ask("voice-device/kiosk01", {"cmd": "mute", "id": "op"})
             assert reply == {"ok": True, "muted": True, "id": "op"}
             assert len(requests) == 1

@@ -17,6 +17,7 @@ from mqtt_watch import watch
 from waiting import until
 
 from device.mqtt import Backoff, MqttBridge, MqttConfig, default_device_id
+from device.mqtt.discovery import discovery_messages
 from device.mqtt.fleet import add_fleet_parser, run_fleet
 from device.realtime.errors import ConfigError, CredentialError
 
@@ -154,6 +155,7 @@ async def test_home_assistant_discovery_is_complete_and_cleared_when_turned_off(
     assert kinds == sorted([
         "switch/mute", "binary_sensor/connected", "sensor/status", "button/connect",
         "button/disconnect", "text/say", "sensor/faults", "sensor/usage_connected_minutes",
+        "sensor/usage_responses", "sensor/usage_total_tokens",
         "sensor/usage_input_audio_tokens", "sensor/usage_output_audio_tokens",
     ])
     assert len({c["unique_id"] for c in configs.values()}) == len(configs)
@@ -257,3 +259,33 @@ def test_reconnect_delays_grow_to_the_cap_and_are_spread() -> None:
         delays = [backoff.delay(attempt, rng) for _ in range(200)]
         assert all(base / 2 <= d <= base for d in delays)
         assert max(delays) - min(delays) > base / 3  # a fleet does not retry in step
+
+
+def test_discovery_templates_render_the_state_as_home_assistant_would() -> None:
+    from jinja2 import Environment, StrictUndefined
+
+    env = Environment(undefined=StrictUndefined)
+    env.filters["tojson"] = json.dumps
+    conf = MqttConfig.from_table({"host": "b", "device_id": "k1"})
+    configs = {t.split("/")[3]: json.loads(p) for t, p in discovery_messages(conf, "1.0")}
+    tokens = {"total_tokens": 900, "input_token_details": {"audio_tokens": 300},
+              "output_token_details": {"audio_tokens": 500}}
+    state = {"status": "connected", "muted": True, "speaking": False,
+             "faults": ["speaker: device unplugged"], "version": "1.0",
+             "usage": {"date": "2026-12-03", "connected_s": 150.0, "responses": 4,
+                       "tokens": tokens}}
+
+    def render(object_id: str, key: str = "value_template", **values: Any) -> str:
+        return env.from_string(configs[object_id][key]).render(value_json=state, **values)
+
+    assert render("mute") == "ON" and render("connected") == "ON"
+    assert render("status") == "connected" and render("faults") == "1"
+    attributes = json.loads(render("faults", "json_attributes_template"))
+    assert attributes == {"faults": ["speaker: device unplugged"]}
+    assert [render(f"usage_{k}") for k in ("connected_minutes", "responses", "total_tokens",
+            "input_audio_tokens", "output_audio_tokens")] == ["2.5", "4", "900", "300", "500"]
+    text = 'Close the "east" door'
+    assert json.loads(render("say", "command_template", value=text)) == {
+        "cmd": "send_message", "text": text}
+    state.update(status="reconnecting", muted=False, faults=[])
+    assert (render("mute"), render("connected"), render("faults")) == ("OFF", "OFF", "0")

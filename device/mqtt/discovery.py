@@ -9,11 +9,25 @@ from typing import Any
 
 from .config import MqttConfig
 
-#: Today's usage figures shown as sensors: key in ``state["usage"]`` → (name, unit).
-USAGE_FIELDS: dict[str, tuple[str, str | None]] = {
-    "connected_minutes": ("Connected today", "min"),
-    "input_audio_tokens": ("Input audio tokens today", None),
-    "output_audio_tokens": ("Output audio tokens today", None),
+#: Today's usage figures as sensors: object id → (name, Jinja expression, unit). They read
+#: ``state["usage"]``, today's totals as the usage report gives them (``day_json``:
+#: ``connected_s``, ``responses``, ``tokens`` with ``input_token_details`` etc.).
+USAGE_SENSORS: dict[str, tuple[str, str, str | None]] = {
+    "connected_minutes": (
+        "Connected today", "((value_json.usage.connected_s | default(0)) / 60) | round(1)", "min"
+    ),
+    "responses": ("Responses today", "value_json.usage.responses | default(0)", None),
+    "total_tokens": ("Tokens today", "value_json.usage.tokens.total_tokens | default(0)", None),
+    "input_audio_tokens": (
+        "Input audio tokens today",
+        "value_json.usage.tokens.input_token_details.audio_tokens | default(0)",
+        None,
+    ),
+    "output_audio_tokens": (
+        "Output audio tokens today",
+        "value_json.usage.tokens.output_token_details.audio_tokens | default(0)",
+        None,
+    ),
 }
 
 
@@ -86,13 +100,13 @@ def _entities(config: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
 
 def _usage_entities(state: str) -> dict[tuple[str, str], dict[str, Any]]:
     entities: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, (name, unit) in USAGE_FIELDS.items():
+    for key, (name, expression, unit) in USAGE_SENSORS.items():
         sensor: dict[str, Any] = {
             "name": name,
             "icon": "mdi:chart-bar",
             "state_topic": state,
-            "value_template": f"{{{{ value_json.usage.{key} | default(0) }}}}",
-            "state_class": "total_increasing",
+            "value_template": f"{{{{ {expression} }}}}",
+            "state_class": "total_increasing",  # back to 0 at midnight: HA sees a new cycle
         }
         if unit:
             sensor["unit_of_measurement"] = unit
