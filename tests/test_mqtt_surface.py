@@ -163,6 +163,7 @@ async def test_home_assistant_discovery_is_complete_and_cleared_when_turned_off(
     for topic, c in configs.items():
         assert topic.startswith("homeassistant/") and topic.endswith("/config")
         assert topic.split("/")[2] == "voice_device_k1"  # node id: one HA device
+        assert c["default_entity_id"] == f"{topic.split('/')[1]}.{c['object_id']}"
         assert c["availability_topic"] == "voice-device/k1/availability"
         assert (c["payload_available"], c["payload_not_available"]) == ("online", "offline")
         assert c["device"]["identifiers"] == ["voice_device_k1"]

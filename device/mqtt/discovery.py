@@ -129,7 +129,10 @@ def discovery_messages(config: MqttConfig, version: str) -> list[tuple[str, byte
         payload = {
             **entity,
             "unique_id": f"{node}_{object_id}",
+            # The entity id: object_id before Home Assistant 2025.10, default_entity_id after
+            # (object_id stops working in 2026.4); both for the fleets in between.
             "object_id": f"{node}_{object_id}",
+            "default_entity_id": f"{component}.{node}_{object_id}",
             "availability_topic": f"{config.prefix}/availability",
             "payload_available": "online",
             "payload_not_available": "offline",
