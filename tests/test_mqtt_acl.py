@@ -43,13 +43,16 @@ async def test_the_documented_acl_confines_devices_and_lets_operators_command(
         })
         state = {"status": "connected", "muted": False}
         async with (
-            MqttBridge(config, dispatch, lambda: state) as bridge,
+            MqttBridge(config, dispatch, lambda: state, version="1.2") as bridge,
             watch(broker.port, "voice-device/#", "homeassistant/#",
                   username="operator", password=USERS["operator"]) as op,
         ):
             await until(lambda: bridge.connected, what="the device connected")
             await op.wait(lambda: "voice-device/kiosk01/state" in op.latest, "its state")
             assert op.latest["voice-device/kiosk01/availability"] == b"online"
+            # What the discovery templates read is always there, even if the app leaves it out.
+            assert json.loads(op.latest["voice-device/kiosk01/state"]) == {
+                "status": "connected", "muted": False, "faults": [], "usage": {}, "version": "1.2"}
             assert sum(t.startswith("homeassistant/") for t in op.latest) == 12
             reply = await op.ask("voice-device/kiosk01", {"cmd": "mute", "id": "op"})
             assert reply == {"ok": True, "muted": True, "id": "op"}

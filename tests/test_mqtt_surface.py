@@ -263,9 +263,11 @@ def test_reconnect_delays_grow_to_the_cap_and_are_spread() -> None:
 
 
 def test_discovery_templates_render_the_state_as_home_assistant_would() -> None:
-    from jinja2 import Environment, StrictUndefined
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = Environment(undefined=StrictUndefined)
+    # Home Assistant renders in an immutable sandbox; strict: a missing key fails here.
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
     env.filters["tojson"] = json.dumps
     conf = MqttConfig.from_table({"host": "b", "device_id": "k1"})
     configs = {t.split("/")[3]: json.loads(p) for t, p in discovery_messages(conf, "1.0")}
@@ -290,3 +292,7 @@ def test_discovery_templates_render_the_state_as_home_assistant_would() -> None:
         "cmd": "send_message", "text": text}
     state.update(status="reconnecting", muted=False, faults=[])
     assert (render("mute"), render("connected"), render("faults")) == ("OFF", "OFF", "0")
+    # The least a state can say (the command table's status): every sensor still renders.
+    state = {"status": "disconnected", "muted": False}
+    assert render("faults") == "0" and render("usage_connected_minutes") == "0.0"
+    assert render("usage_output_audio_tokens") == "0" and render("connected") == "OFF"

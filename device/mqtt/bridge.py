@@ -309,7 +309,8 @@ class MqttBridge:
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         try:
-            state = dict(self._state())
+            # Every key the discovery templates read is there (the table leaves out no faults).
+            state = {"faults": [], "usage": {}, "version": self.version, **self._state()}
         except Exception:
             log.exception("mqtt: the state callable failed; state not published")
             return

@@ -9,26 +9,28 @@ from typing import Any
 
 from .config import MqttConfig
 
-#: Today's usage figures as sensors: object id → (name, Jinja expression, unit). They read
-#: ``state["usage"]``, today's totals as the usage report gives them (``day_json``:
-#: ``connected_s``, ``responses``, ``tokens`` with ``input_token_details`` etc.).
-USAGE_SENSORS: dict[str, tuple[str, str, str | None]] = {
-    "connected_minutes": (
-        "Connected today", "((value_json.usage.connected_s | default(0)) / 60) | round(1)", "min"
-    ),
-    "responses": ("Responses today", "value_json.usage.responses | default(0)", None),
-    "total_tokens": ("Tokens today", "value_json.usage.tokens.total_tokens | default(0)", None),
+#: Today's usage figures as sensors: object id → (name, path in ``state["usage"]``, unit,
+#: divisor). ``state["usage"]`` is today's totals as the usage report gives them (``day_json``:
+#: ``connected_s``, ``responses``, ``tokens`` with ``input_token_details`` …).
+USAGE_SENSORS: dict[str, tuple[str, tuple[str, ...], str | None, int]] = {
+    "connected_minutes": ("Connected today", ("connected_s",), "min", 60),
+    "responses": ("Responses today", ("responses",), None, 1),
+    "total_tokens": ("Tokens today", ("tokens", "total_tokens"), None, 1),
     "input_audio_tokens": (
-        "Input audio tokens today",
-        "value_json.usage.tokens.input_token_details.audio_tokens | default(0)",
-        None,
+        "Input audio tokens today", ("tokens", "input_token_details", "audio_tokens"), None, 1
     ),
     "output_audio_tokens": (
-        "Output audio tokens today",
-        "value_json.usage.tokens.output_token_details.audio_tokens | default(0)",
-        None,
+        "Output audio tokens today", ("tokens", "output_token_details", "audio_tokens"), None, 1
     ),
 }
+
+
+def _lookup(path: tuple[str, ...]) -> str:
+    """A template expression for ``state.usage.<path>`` that is 0 when any level is missing."""
+    expression = "value_json.get('usage', {})"
+    for key in path[:-1]:
+        expression += f".get('{key}', {{}})"
+    return expression + f".get('{path[-1]}', 0)"
 
 
 def node_id(config: MqttConfig) -> str:
@@ -89,9 +91,9 @@ def _entities(config: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
             "icon": "mdi:alert",
             "entity_category": "diagnostic",
             "state_topic": state,
-            "value_template": "{{ value_json.faults | count }}",
+            "value_template": "{{ value_json.get('faults', []) | count }}",
             "json_attributes_topic": state,
-            "json_attributes_template": '{{ {"faults": value_json.faults} | tojson }}',
+            "json_attributes_template": '{{ {"faults": value_json.get("faults", [])} | tojson }}',
         },
     }
     entities.update(_usage_entities(state))
@@ -100,12 +102,15 @@ def _entities(config: MqttConfig) -> dict[tuple[str, str], dict[str, Any]]:
 
 def _usage_entities(state: str) -> dict[tuple[str, str], dict[str, Any]]:
     entities: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, (name, expression, unit) in USAGE_SENSORS.items():
+    for key, (name, path, unit, divisor) in USAGE_SENSORS.items():
+        value = _lookup(path)
+        if divisor != 1:
+            value = f"(({value}) / {divisor}) | round(1)"
         sensor: dict[str, Any] = {
             "name": name,
             "icon": "mdi:chart-bar",
             "state_topic": state,
-            "value_template": f"{{{{ {expression} }}}}",
+            "value_template": f"{{{{ {value} }}}}",
             "state_class": "total_increasing",  # back to 0 at midnight: HA sees a new cycle
         }
         if unit:
