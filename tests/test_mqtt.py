@@ -215,8 +215,9 @@ async def test_bad_commands_get_error_replies_and_change_nothing(
 
 
 async def test_broker_restart_mid_conversation_keeps_audio_flowing_and_republishes_state(
-    broker: Mosquitto, device: Device
+    broker: Mosquitto, device: Device, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="device.mqtt")
     fast = Backoff(first=0.1, cap=0.5)
     async with bridged(device, config_for(broker), backoff=fast) as bridge:
         await until(lambda: bridge.connected, what="bridge connected")
@@ -236,6 +237,7 @@ async def test_broker_restart_mid_conversation_keeps_audio_flowing_and_republish
             await until(lambda: not bridge.connected, what="bridge noticed the broker left")
             during = appends(device)
             await until(lambda: appends(device) > during + 10, what="audio while broker is down")
+            await until(lambda: bridge.attempts >= 4, what="retries while the broker is down")
             device.session.mute()  # a local change while the broker is away
             await asyncio.to_thread(broker.start)  # empty: no persistence, nothing retained
             await until(lambda: bridge.connected and bridge.connects == 2, what="reconnected")
@@ -251,6 +253,9 @@ async def test_broker_restart_mid_conversation_keeps_audio_flowing_and_republish
         finally:
             mic.cancel()
         assert device.session.status == "connected"
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "device.mqtt" and r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "lost the broker at mqtt://127.0.0.1" in warnings[0], warnings
 
 
 async def test_kill_9_of_the_service_shows_offline_through_the_last_will(

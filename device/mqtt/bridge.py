@@ -125,7 +125,7 @@ class MqttBridge:
         self._client: aiomqtt.Client | None = None
         self._group: asyncio.TaskGroup | None = None
         self._commands: set[asyncio.Task[None]] = set()
-        self._last_reason: str | None = None
+        self._last_kind: str | None = None
         #: Connected to the broker right now.
         self.connected = False
         #: Connection attempts and successful connections so far.
@@ -194,11 +194,12 @@ class MqttBridge:
         while True:
             connects = self.connects
             self.attempts += 1
+            network = False
             try:
                 await self._connection()
-                reason = "the broker closed the connection"
+                reason, network = "the broker closed the connection", True
             except aiomqtt.MqttError as exc:
-                reason = str(exc) or type(exc).__name__
+                reason, network = str(exc) or type(exc).__name__, True
             except VoiceDeviceError as exc:  # password file missing, unreadable CA file
                 reason = str(exc)
             except Exception as exc:  # a bug must not take the appliance down
@@ -210,20 +211,23 @@ class MqttBridge:
                 attempt = 0
             delay = self.backoff.delay(attempt, self._rng)
             attempt += 1
-            self._report(reason, lost=self.connects > connects, delay=delay)
+            self._report(reason, network=network, lost=self.connects > connects, delay=delay)
             await asyncio.sleep(delay)
 
-    def _report(self, reason: str, *, lost: bool, delay: float) -> None:
-        """One clear line per outage (and per change of reason), never the password."""
+    def _report(self, reason: str, *, network: bool, lost: bool, delay: float) -> None:
+        """One clear line per outage, and another only if the kind of failure changes (the
+        broker now refuses the credentials, say). Never the password."""
         password = None
         with contextlib.suppress(VoiceDeviceError):
             password = self.config.password()
         if password:
             reason = reason.replace(password, "[redacted]")
+        kind = "unreachable" if network else reason
         if any(f"code:{rc}]" in reason for rc in (4, 5, 134, 135)):
             who = f"user {self.config.username!r}" if self.config.username else "anonymous"
             reason = f"{reason} (the broker refused the credentials of {who})"
-        if lost or reason != self._last_reason:
+            kind = "credentials"
+        if lost or kind != self._last_kind:
             verb = "lost the broker" if lost else "cannot connect to the broker"
             log.warning(
                 "mqtt: %s at %s: %s; the device carries on locally and retries in the "
@@ -232,7 +236,7 @@ class MqttBridge:
             )
         else:
             log.debug("mqtt: still cannot connect (%s); next try in %.1f s", reason, delay)
-        self._last_reason = reason
+        self._last_kind = kind
 
     # ------------------------------------------------------------------ connected
 
@@ -262,7 +266,7 @@ class MqttBridge:
                 "mqtt: connected to %s as %s (topics %s/…)",
                 self.config.where, self.config.device_id, self.config.prefix,
             )
-            self._last_reason = None
+            self._last_kind = None
             await client.subscribe([(self.topics["command"], 1), (ALL_COMMANDS, 1)])
             await client.publish(self.topics["availability"], b"online", qos=1, retain=True)
             await self._announce(client)
