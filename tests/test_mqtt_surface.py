@@ -234,6 +234,13 @@ async def test_fleet_cli_lists_devices_and_commands_one_or_all(
         argv = ["fleet", "k9", "status", "--config", str(conf), "--wait", "0.5"]
         assert await asyncio.to_thread(fleet, argv) == 3
         assert "no reply from k9" in capsys.readouterr().err
+        argv = ["fleet", "k+", "status", "--config", str(conf)]
+        assert await asyncio.to_thread(fleet, argv) == 2
+        assert "not a device id" in capsys.readouterr().err
+    # A device that is gone: said at once (its last word), no waiting for a reply.
+    argv = ["fleet", "k1", "status", "--config", str(conf), "--wait", "60"]
+    assert await asyncio.wait_for(asyncio.to_thread(fleet, argv), 20) == 3
+    assert "k1 is offline" in capsys.readouterr().err
     assert await asyncio.to_thread(fleet, ["fleet", "list", "--config", str(conf)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "k1\toffline\tconnected, muted", "k2\toffline\tconnected, muted"

@@ -20,7 +20,7 @@ from ..realtime.errors import ConfigError, CredentialError
 MACHINE_ID = Path("/etc/machine-id")
 #: Topic level for the whole fleet: ``voice-device/<device_id>/…`` and ``voice-device/all/command``.
 FLEET_ROOT = "voice-device"
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TOPIC_BAD = re.compile(r"[+#\x00]")
 
 
@@ -112,7 +112,7 @@ class MqttConfig:
         self._validate_names()
 
     def _validate_names(self) -> None:
-        if self.device_id and not _DEVICE_ID.match(self.device_id):
+        if self.device_id and not DEVICE_ID.match(self.device_id):
             raise ConfigError(
                 f"mqtt.device_id: expected 1-64 letters, digits, '-' or '_', got {self.device_id!r}"
             )

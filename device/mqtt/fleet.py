@@ -27,9 +27,9 @@ from typing import Any
 
 import aiomqtt
 
-from ..realtime.errors import ConfigError, VoiceDeviceError
+from ..realtime.errors import ConfigError, CredentialError, VoiceDeviceError
 from .bridge import NODELAY
-from .config import FLEET_ROOT, MqttConfig
+from .config import DEVICE_ID, FLEET_ROOT, MqttConfig
 
 DEFAULT_CONFIG = Path("/etc/voice-device/config.toml")
 
@@ -85,6 +85,8 @@ async def fleet_command(
 
     One device: returns with its reply (or after ``wait`` s). ``all``: collects replies until
     every device that is online has answered, or ``wait`` s have passed."""
+    if target != "all" and not DEVICE_ID.match(target):
+        raise ConfigError(f"fleet: {target!r} is not a device id (letters, digits, '-', '_')")
     ident = secrets.token_hex(8)
     replies: dict[str, dict[str, Any]] = {}
     online: set[str] = set()
@@ -102,6 +104,8 @@ async def fleet_command(
                     if message.topic.value.endswith("/availability"):
                         if message.payload == b"online":
                             online.add(device)
+                        elif device == target:
+                            raise VoiceDeviceError(f"{target} is offline")
                         continue
                     reply = _json(message.payload)
                     if isinstance(reply, dict) and reply.pop("id", None) == ident:
@@ -194,11 +198,14 @@ def run_fleet(args: argparse.Namespace) -> int:
         request = _request(args.command, args.args)
         wait = args.wait if args.wait is not None else (5.0 if args.target == "all" else 60.0)
         replies = asyncio.run(fleet_command(config, args.target, request, wait=wait))
-    except ConfigError as exc:
+    except (ConfigError, CredentialError) as exc:  # bad arguments, operator password file
         print(f"voice-device: {exc}", file=sys.stderr)
         return 2
-    except (aiomqtt.MqttError, VoiceDeviceError) as exc:
+    except aiomqtt.MqttError as exc:
         print(f"voice-device: fleet: broker {config.where}: {exc}", file=sys.stderr)
+        return 3
+    except VoiceDeviceError as exc:
+        print(f"voice-device: fleet: {exc}", file=sys.stderr)
         return 3
     for device, reply in sorted(replies.items()):
         print(f"{device}\t{json.dumps(reply)}")
