@@ -200,9 +200,12 @@ async def test_home_assistant_discovery_is_complete_and_cleared_when_turned_off(
 
 
 def fleet(argv: list[str]) -> int:
+    # As device/cli.py builds its parser (the subcommand lands in ``args.command``).
     p = argparse.ArgumentParser(prog="voice-device")
-    add_fleet_parser(p.add_subparsers(dest="command_name"))
-    return run_fleet(p.parse_args(argv))
+    add_fleet_parser(p.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = p.parse_args(argv)
+    assert args.command == "fleet"
+    return run_fleet(args)
 
 
 async def test_fleet_cli_lists_devices_and_commands_one_or_all(

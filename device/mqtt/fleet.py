@@ -136,8 +136,11 @@ def add_fleet_parser(sub: Any) -> None:
     """Register ``fleet`` on the CLI's subparsers (``sub = p.add_subparsers(...)``)."""
     fleet = sub.add_parser("fleet", help="list or command every appliance on the MQTT broker")
     fleet.add_argument("target", metavar="list|DEVICE|all")
-    fleet.add_argument("command", nargs="?", help="status, connect, mute, say TEXT, …")
-    fleet.add_argument("args", nargs="*", help="say: the text; others: key=value")
+    # Not "command": the CLI's top-level subparsers already store the subcommand there.
+    fleet.add_argument("fleet_command", nargs="?", metavar="COMMAND",
+                       help="status, connect, mute, say TEXT, …")
+    fleet.add_argument("fleet_args", nargs="*", metavar="ARG",
+                       help="say: the text; others: key=value")
     fleet.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="[mqtt] settings")
     fleet.add_argument("--host", help="broker (overrides mqtt.host)")
     fleet.add_argument("--port", type=int, help="broker port (overrides mqtt.port)")
@@ -193,9 +196,9 @@ def run_fleet(args: argparse.Namespace) -> int:
         if args.target == "list":
             _print_list(asyncio.run(fleet_list(config)))
             return 0
-        if not args.command:
+        if not args.fleet_command:
             raise ConfigError("fleet: give a command, e.g. `fleet all status`")
-        request = _request(args.command, args.args)
+        request = _request(args.fleet_command, args.fleet_args)
         wait = args.wait if args.wait is not None else (5.0 if args.target == "all" else 60.0)
         replies = asyncio.run(fleet_command(config, args.target, request, wait=wait))
     except (ConfigError, CredentialError) as exc:  # bad arguments, operator password file
