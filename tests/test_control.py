@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from device.cli import main as cli_main
+from device.commands import CommandTable
 from device.control import ControlServer, request
+from device.health import Health
 from device.realtime.credentials import Credential
 from device.realtime.errors import VoiceDeviceError
 from device.realtime.models import OpenAIRealtimeModel
@@ -26,7 +28,7 @@ from device.session import RealtimeSession, ReconnectPolicy
 async def served(tmp_path: Path) -> AsyncIterator[tuple[RealtimeSession, Path, ControlServer]]:
     session = RealtimeSession(OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"))
     path = tmp_path / "run" / "control.sock"
-    server = ControlServer(session, path, mode=0o660)
+    server = ControlServer(CommandTable(session, Health()), path, mode=0o660)
     await server.start()
     try:
         yield session, path, server
@@ -137,13 +139,13 @@ async def test_refuses_to_replace_a_live_socket(
 ) -> None:
     session, path, _ = served
     with pytest.raises(Exception, match="in use"):
-        await ControlServer(session, path).start()
+        await ControlServer(CommandTable(session), path).start()
 
 
 async def test_a_subscriber_that_stops_reading_cannot_hold_up_shutdown(tmp_path: Path) -> None:
     session = RealtimeSession(OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"))
     path = tmp_path / "control.sock"
-    server = ControlServer(session, path)
+    server = ControlServer(CommandTable(session), path)
     await server.start()
     # A frozen kiosk: subscribes, then never reads while events pile up.
     import socket
@@ -168,7 +170,7 @@ async def test_a_second_instance_that_fails_leaves_the_live_socket_alone(
     served: tuple[RealtimeSession, Path, ControlServer],
 ) -> None:
     session, path, _ = served
-    second = ControlServer(session, path)
+    second = ControlServer(CommandTable(session), path)
     with pytest.raises(VoiceDeviceError, match="in use"):
         await second.start()
     await second.close()  # its cleanup, as the service's finally block runs it
@@ -179,11 +181,13 @@ async def test_a_second_instance_that_fails_leaves_the_live_socket_alone(
 async def test_subscribers_learn_when_a_device_fault_starts_and_ends(
     served: tuple[RealtimeSession, Path, ControlServer],
 ) -> None:
-    session, path, _ = served
+    _, path, server = served
+    health = server.table.health
+    assert isinstance(health, Health)
     reader, writer = await open_client(path)
     await ask(reader, writer, b'{"cmd":"subscribe"}\n')
     message = 'capture device "plughw:CARD=usbmic" not available: No such device'
-    session.set_fault("capture", message)
+    health.set_fault("capture", message)
 
     async def event() -> dict[str, Any]:
         line = json.loads(await asyncio.wait_for(reader.readline(), 5))
@@ -193,8 +197,8 @@ async def test_subscribers_learn_when_a_device_fault_starts_and_ends(
     assert await event() == {"event": "error", "code": "audio", "message": message}
     assert await event() == {"event": "faults", "faults": [message]}
     # The same fault again is not news; its end is.
-    session.set_fault("capture", message)
-    session.set_fault("capture", None)
+    health.set_fault("capture", message)
+    health.set_fault("capture", None)
     assert await event() == {"event": "faults", "faults": []}
     writer.close()
 
@@ -211,7 +215,7 @@ async def test_connect_answers_ok_only_once_connected(tmp_path: Path) -> None:
         reconnect_policy=ReconnectPolicy(first=0.5),
     )
     path = tmp_path / "control.sock"
-    server = ControlServer(session, path)
+    server = ControlServer(CommandTable(session), path)
     await server.start()
     try:
         reader, writer = await open_client(path)
@@ -259,7 +263,7 @@ async def test_connect_with_a_credential_while_a_connect_is_under_way_says_it_wa
     port = tcp.sockets[0].getsockname()[1]
     session = RealtimeSession(OpenAIRealtimeModel(url=f"ws://127.0.0.1:{port}/v1/realtime"))
     path = tmp_path / "control.sock"
-    server = ControlServer(session, path)
+    server = ControlServer(CommandTable(session), path)
     await server.start()
     cred = {"kind": "token", "token": "fake-control-key", "expiresAt": "2099-01-01T00:00:00Z"}
     pending = asyncio.create_task(session.connect(cred))  # e.g. the connect button

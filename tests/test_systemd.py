@@ -237,7 +237,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
 from device.control import ControlServer, request
-from device.notify import Notifier
+from device.sdnotify import Notifier
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession
 
