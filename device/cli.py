@@ -145,7 +145,11 @@ def _config_check(path: Path) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"voice-device: {exc}", file=sys.stderr)
+        problems = str(exc).splitlines()
+        for line in problems:
+            print(f"voice-device: {line}", file=sys.stderr)
+        if len(problems) > 1:
+            print(f"voice-device: {len(problems)} errors", file=sys.stderr)
         return 2
     for warning in config.warnings():
         print(f"voice-device: warning: {warning}", file=sys.stderr)
