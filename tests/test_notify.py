@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from notify_listener import NotifyListener
 
-from device.sdnotify import Notifier, notify_address, status_text, watchdog_interval
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import MuteChanged, Notice, StatusChanged
+from device.sdnotify import Notifier, notify_address, status_text, watchdog_interval
 from device.session import RealtimeSession
 
 # WatchdogSec=0.4s → a ping is due every 0.2 s.
