@@ -28,7 +28,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
@@ -261,7 +260,8 @@ class Appliance:
         ]
         if restart:
             log.warning("reload: [%s] changed; restart the service to apply", "], [".join(restart))
-        log.info("reload: configuration read again (log level %s)", new.behaviour.log_level)
+        # Said at warning level: an operator action, shown whatever the new log level is.
+        log.warning("reload: configuration read again (log level %s)", new.behaviour.log_level)
 
     def _audio_fault(self, role: str, fault: AudioFault) -> None:
         # Keyed by role: capture and playback may both be "default" and fail apart.
@@ -298,35 +298,61 @@ async def _within(name: str, step: Awaitable[object], timeout: float) -> None:
         log.exception("stopping %s failed", name)
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed (a leaner event loop: less CPU per audio frame on a
-    Pi), else on asyncio's own. The default executor is not waited for: a DNS lookup blocked
-    in it must not hold up exit (see :func:`_exit_despite_stray_threads`)."""
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed (a leaner event loop: less CPU per audio frame on a Pi),
+    else asyncio's own."""
     try:
         import uvloop
-
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     except ImportError:
-        loop = asyncio.new_event_loop()
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def _exit_after(code: int, grace: float = EXIT_GRACE_S) -> None:
+    """Cleanup is done: whatever still runs (a ``getaddrinfo`` stuck on a dead resolver, in
+    the executor or libuv's pool) must not keep the process past systemd's stop timeout. A
+    daemon timer ends the process with ``code`` if normal exit has not happened by then."""
+
+    def force() -> None:
+        log.warning("exiting although a blocked call (a DNS lookup?) is still running")
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(grace, force)
+    timer.daemon = True
+    timer.start()
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> int:
+    """Run the service; 0, or :data:`EXIT_CONFIG` for a config error found while starting."""
+    loop, code = _new_loop(), 1  # 1 unless it ends well: a crash is not a clean exit
     try:
         loop.run_until_complete(coro)
-        loop.run_until_complete(loop.shutdown_asyncgens())
+        code = 0
+    except (ConfigError, BaseExceptionGroup) as exc:  # e.g. a GPIO pin taken by another program
+        if isinstance(exc, BaseExceptionGroup):
+            match, rest = exc.split(ConfigError)
+            if match is None or rest is not None:
+                raise
+            exc = match.exceptions[0]
+        log.error("%s", exc)
+        code = EXIT_CONFIG
     finally:
-        loop.close()
-
-
-def _exit_despite_stray_threads(code: int) -> int:
-    """Cleanup is done. A thread still running (``getaddrinfo`` on a dead resolver) would keep
-    the interpreter alive past systemd's stop timeout: wait briefly, then exit regardless."""
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join(EXIT_GRACE_S)
-            if thread.is_alive():
-                log.warning("exiting while %s is still blocked (a DNS lookup?)", thread.name)
-                logging.shutdown()
-                sys.stdout.flush()
-                os._exit(code)
+        _exit_after(code)
+        try:
+            loop.run_until_complete(_cancel_leftovers())
+        finally:
+            loop.close()
     return code
+
+
+async def _cancel_leftovers() -> None:
+    """What :func:`asyncio.run` does at the end, except waiting for the default executor."""
+    left = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 def install_log_redaction() -> None:
@@ -356,14 +382,4 @@ def run_service(path: Path | None) -> int:
         loop.add_signal_handler(signal.SIGHUP, reload.set)
         await Appliance(config, config_path=path).run(stop, reload)
 
-    try:
-        _run(main())
-    except (ConfigError, BaseExceptionGroup) as exc:  # e.g. a GPIO pin taken by another program
-        if isinstance(exc, BaseExceptionGroup):
-            match, rest = exc.split(ConfigError)
-            if match is None or rest is not None:
-                raise
-            exc = match.exceptions[0]
-        log.error("%s", exc)
-        return _exit_despite_stray_threads(EXIT_CONFIG)
-    return _exit_despite_stray_threads(0)
+    return _run(main())

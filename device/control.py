@@ -272,24 +272,26 @@ class ControlServer:
                 transport.abort()
             wrote.set()
 
-        async def watch_eof() -> None:
+        async def watch_eof() -> Any:
             while await reader.read(4096):
                 pass  # subscribers only listen; anything they send is ignored
 
         unsubscribe = self.table.subscribe(listener)
-        eof = asyncio.ensure_future(watch_eof())
+        eof: asyncio.Future[Any] = asyncio.ensure_future(watch_eof())
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(wrote.wait())
         try:
             while not eof.done() and not transport.is_closing():
-                waiter = asyncio.ensure_future(wrote.wait())
                 await asyncio.wait({eof, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                wrote.clear()
+                if waiter.done():
+                    wrote.clear()
+                    waiter = asyncio.ensure_future(wrote.wait())
                 await self._drain(writer)
         finally:
             unsubscribe()
-            eof.cancel()
-            with contextlib.suppress(BaseException):
-                await eof
+            for task in (eof, waiter):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def _drain(self, writer: asyncio.StreamWriter) -> None:
         """Wait for pending bytes to go; no progress within the deadline → abort."""
