@@ -42,7 +42,7 @@ from .credsource import make_provider
 from .cues import Earcons
 from .health import Health
 from .realtime.errors import ConfigError, VoiceDeviceError
-from .realtime.notices import ErrorNotice, MuteChanged, Notice, StatusChanged
+from .realtime.notices import ErrorNotice, FaultsChanged, MuteChanged, Notice, StatusChanged
 from .redact import REDACT
 from .sdnotify import Notifier
 from .session import RealtimeSession
@@ -120,9 +120,7 @@ class Appliance:
             credential_provider=make_provider(config),
             auto_reconnect=config.behaviour.reconnect,
         )
-        # Seam: the session's legacy fault registry feeds the GPIO fault LED until gpio's
-        # lights subscribe to Health.
-        self.health = Health(notifier, mirror=getattr(self.session, "set_fault", None))
+        self.health = Health(notifier)
         self.capture = AlsaCapture(
             capture_config(config),
             on_fault=lambda f: self._audio_fault("capture", f),
@@ -190,9 +188,15 @@ class Appliance:
             message = f"GPIO unavailable, buttons and LEDs are off: {type(exc).__name__}: {exc}"
             log.error("%s (use the control socket, or fix GPIO and restart)", message)
             self.health.set_fault("gpio", message, code="gpio")
+        off = None
+        if self.controls is not None:  # the fault LED follows health (seam: gpio's lights)
+            off = self.health.subscribe(self.controls.on_notice)
+            self.controls.on_notice(FaultsChanged(tuple(self.health.faults.items())))
         try:
             yield
         finally:
+            if off is not None:
+                off()
             if self.controls is not None:  # LEDs off and GPIO released first
                 _quietly("gpio", self.controls.close)
             if self.volume is not None:

@@ -2,8 +2,8 @@
 
 They sound with or without GPIO (the GPIO part no longer plays them). Two seams, for the lead
 to close when the other branches land: gpio's pure earcon policy in :mod:`device.earcons`
-replaces :func:`earcon_for`, and audio's ``sink.play_cue(pcm)`` replaces the ``"earcon"``
-item id (used automatically once the playback has it).
+replaces :func:`earcon_for`, and audio's ``sink.play_cue(pcm)`` replaces ``play_earcon``
+(used automatically once the playback has it).
 """
 
 from __future__ import annotations
@@ -53,12 +53,9 @@ class Earcons:
         if name is None:
             return
         try:
-            # Seam: audio's sink.play_cue(pcm) once merged; until then the "earcon" item id.
-            play_cue = getattr(self._playback, "play_cue", None)
-            if play_cue is not None:
-                play_cue(earcon(name))
-            else:
-                self._playback.play("earcon", earcon(name))
+            # Seam: audio's sink.play_cue(pcm) once merged; until then play_earcon.
+            play_cue = getattr(self._playback, "play_cue", self._playback.play_earcon)
+            play_cue(earcon(name))
         except Exception:
             log.exception("could not play the %s earcon", name)
 

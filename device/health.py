@@ -11,9 +11,8 @@ subscribers (and later MQTT) see one stream.
 status or mute changes or a fault comes or goes. The watchdog pings only while every check
 passed to :meth:`watchdog_loop` holds (capture and playback threads alive).
 
-Seam: until the GPIO lights subscribe to :class:`Health` themselves, ``mirror`` (the app passes
-the session's legacy ``set_fault`` when it still has one) copies each fault there, so the fault
-LED keeps following it. The command table ignores ``FaultsChanged`` coming from the session.
+Seam: the GPIO part (today ``Controls.on_notice``) is subscribed to :class:`Health` by the
+app for the fault LED; the session's own ``faults``/``set_fault`` are no longer used.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from .sdnotify import Notifier, status_text
 log = logging.getLogger("device.health")
 
 Listener = Callable[[Notice], None]
-FaultMirror = Callable[[str, str | None, str], None]
 
 
 class NoticeBus:
@@ -59,11 +57,10 @@ class Health:
     """Fault registry, watchdog and ``STATUS=`` text. ``async with Health(notifier)``: on exit
     ``STOPPING=1`` is sent and the notify socket closed."""
 
-    def __init__(self, notifier: Notifier | None = None, *, mirror: FaultMirror | None = None):
+    def __init__(self, notifier: Notifier | None = None) -> None:
         self.notifier = notifier or Notifier()
         self._faults: dict[str, str] = {}
         self._bus = NoticeBus()
-        self._mirror = mirror
         self._status = "disconnected"
         self._muted = False
 
@@ -88,8 +85,6 @@ class Health:
             self._faults[source] = message
             self._bus.emit(ErrorNotice(code, message))
         self._bus.emit(FaultsChanged(tuple(self._faults.items())))
-        if self._mirror is not None:
-            self._mirror(source, message, code)
         self.notifier.status(self.status_text())
 
     # ------------------------------------------------------------ systemd
