@@ -11,7 +11,7 @@ Service and tools::
 
 Kiosk control (through the control socket, ``--socket PATH``)::
 
-    voice-device status | connect | disconnect | mute | unmute
+    voice-device status | connect | disconnect | mute | unmute | forget
     voice-device say "What's the weather?"
     voice-device events                     one JSON line per event until Ctrl-C
 
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         ("disconnect", "disconnect"),
         ("mute", "mute the microphone"),
         ("unmute", "unmute the microphone"),
+        ("forget", "disconnect; the next connect starts a fresh conversation"),
         ("events", "print events as JSON lines until interrupted"),
     ):
         c = sub.add_parser(name, help=help_text)
