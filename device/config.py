@@ -218,25 +218,9 @@ _TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is False and bool not in options and type(None) in typing.get_args(hint):
-            return None  # `pin = false`: the part is not fitted
-        errors = []
-        for option in options:
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0])
+        return _coerce_union(value, hint, key)
     if origin is Literal:
-        allowed = typing.get_args(hint)
-        base = type(allowed[0])
-        if not isinstance(value, base) or isinstance(value, bool) != (base is bool):
-            raise ConfigError(f"{key}: expected {_TYPE_NAMES[base]}, got {_describe(value)}")
-        if value in allowed and type(value) is type(allowed[0]):
-            return value
-        shown = ", ".join(_describe(a) for a in allowed)
-        raise ConfigError(f"{key}: expected one of {shown}, got {_describe(value)}")
+        return _coerce_literal(value, hint, key)
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
@@ -251,6 +235,30 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected {_TYPE_NAMES[hint]}, got {_describe(value)}")
     raise ConfigError(f"{key}: unsupported setting type")  # pragma: no cover
+
+
+def _coerce_union(value: Any, hint: Any, key: str) -> Any:
+    options = [a for a in typing.get_args(hint) if a is not type(None)]
+    if value is False and bool not in options and type(None) in typing.get_args(hint):
+        return None  # `pin = false`: the part is not fitted
+    errors = []
+    for option in options:
+        try:
+            return _coerce(value, option, key)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    raise ConfigError(errors[0])
+
+
+def _coerce_literal(value: Any, hint: Any, key: str) -> Any:
+    allowed = typing.get_args(hint)
+    base = type(allowed[0])
+    if not isinstance(value, base) or isinstance(value, bool) != (base is bool):
+        raise ConfigError(f"{key}: expected {_TYPE_NAMES[base]}, got {_describe(value)}")
+    if value in allowed and type(value) is type(allowed[0]):
+        return value
+    shown = ", ".join(_describe(a) for a in allowed)
+    raise ConfigError(f"{key}: expected one of {shown}, got {_describe(value)}")
 
 
 def _section(cls: type[Any], name: str, table: Any, errors: list[str]) -> Any:
