@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 import wave
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from service_harness import TOKEN, Service, appends, running_service, until
+from service_harness import TOKEN, Service, appends, running_service
+from waiting import until
 
 from device.audio.pulse import PrivatePulse
+from device.control import IDLE_TIMEOUT_S
 from device.data import DIR as DATA_DIR
 from device.simulator import Simulator
 
@@ -236,3 +239,22 @@ async def test_sighup_rereads_the_config_and_never_kills_the_service(
     assert service.proc.poll() is None
     assert (await service.cmd("status"))["ok"]
     assert os.path.exists(service.socket)
+
+
+async def test_200_idle_control_clients_cannot_lock_out_a_fresh_status(service: Service) -> None:
+    idle = []
+    try:
+        for _ in range(200):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(service.socket))
+            idle.append(sock)
+        before = service.rss_mb()
+        started = time.monotonic()
+        reply = await service.cmd("status")
+        assert reply["ok"], reply
+        assert time.monotonic() - started < IDLE_TIMEOUT_S + 2
+        assert service.rss_mb() - before < 40
+        assert service.proc.poll() is None
+    finally:
+        for sock in idle:
+            sock.close()

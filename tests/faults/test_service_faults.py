@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from service_harness import CLI, TOKEN, appends, running_service, until
+from service_harness import CLI, TOKEN, appends, running_service
+from waiting import until
 
 from device.audio.pulse import PrivatePulse
 from device.simulator import Simulator
