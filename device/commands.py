@@ -50,6 +50,7 @@ log = logging.getLogger("device.commands")
 
 Reply = dict[str, Any]
 Listener = Callable[[Notice], None]
+EventListener = Callable[[dict[str, Any]], None]
 #: How long ``connect`` waits for a connect someone else started (a button press) to settle.
 CONNECT_WAIT_S = 30.0
 #: Error notices that explain a failed connect (not an audio fault raised meanwhile).
@@ -194,6 +195,7 @@ class CommandTable:
         self.health = health
         self.commands = {c.name: c for c in commands}
         self.connect_wait_s = connect_wait_s
+        self._event_listeners: list[EventListener] = []
 
     def lookup(self, request: Mapping[str, Any]) -> Command | None:
         cmd = request.get("cmd")
@@ -225,6 +227,29 @@ class CommandTable:
         if faults:
             state["faults"] = sorted(faults.values())
         return state
+
+    def register(self, command: Command) -> None:
+        """Add (or replace) a command, e.g. ``usage`` from the usage part."""
+        self.commands[command.name] = command
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Send an event that is not a session notice (``{"event": "wake", ...}``) to every
+        event subscriber."""
+        for listener in list(self._event_listeners):
+            listener(event)
+
+    def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
+        """Every event as its wire object: the notices (:func:`notice_to_event`) and whatever
+        is :meth:`publish`-ed. This is what the socket's ``subscribe`` (and MQTT) stream."""
+        off = self.subscribe(lambda notice: listener(notice_to_event(notice)))
+        self._event_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            off()
+            with contextlib.suppress(ValueError):
+                self._event_listeners.remove(listener)
+
+        return unsubscribe
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Every notice of the session and of health, in order, on the event loop."""

@@ -41,7 +41,6 @@ from typing import Any
 
 from .commands import CommandTable, notice_to_event
 from .realtime.errors import VoiceDeviceError
-from .realtime.notices import Notice
 
 __all__ = ["ControlClientError", "ControlServer", "notice_to_event", "request", "stream_events"]
 
@@ -263,10 +262,10 @@ class ControlServer:
         transport = writer.transport
         wrote = asyncio.Event()
 
-        def listener(notice: Notice) -> None:
+        def listener(event: dict[str, Any]) -> None:
             if transport.is_closing():
                 return
-            transport.write(_encode(notice_to_event(notice)))
+            transport.write(_encode(event))
             if transport.get_write_buffer_size() > self.max_backlog:
                 log.warning("a control subscriber is too slow; disconnecting it")
                 transport.abort()
@@ -276,7 +275,7 @@ class ControlServer:
             while await reader.read(4096):
                 pass  # subscribers only listen; anything they send is ignored
 
-        unsubscribe = self.table.subscribe(listener)
+        unsubscribe = self.table.subscribe_events(listener)
         eof: asyncio.Future[Any] = asyncio.ensure_future(watch_eof())
         waiter: asyncio.Future[Any] = asyncio.ensure_future(wrote.wait())
         try:

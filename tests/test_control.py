@@ -12,7 +12,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 from waiting import until
 
 from device.cli import main as cli_main
-from device.commands import CommandTable
+from device.commands import Command, CommandTable
 from device.control import IDLE_TIMEOUT_S, ControlServer, request
 from device.health import Health
 from device.realtime.credentials import Credential
@@ -485,3 +485,23 @@ async def test_every_command_is_in_the_table_with_one_reply_shape(tmp_path: Path
     assert (await table.dispatch(["status"]))["ok"] is False
     reply = await table.dispatch({"cmd": "send_message", "text": "hi"})
     assert reply["ok"] is False and "connected" in reply["error"]
+
+
+async def test_parts_can_add_commands_and_publish_events_to_subscribers(
+    served: tuple[RealtimeSession, Path, ControlServer],
+) -> None:
+    _, path, server = served
+
+    async def ping(_: CommandTable, request: Mapping[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "pong": request.get("n")}
+
+    server.table.register(Command("ping", "answers pong", ping))
+    reader, writer = await open_client(path)
+    assert await ask(reader, writer, b'{"cmd":"ping","n":3}\n') == {"ok": True, "pong": 3}
+    sub_reader, sub_writer = await open_client(path)
+    await ask(sub_reader, sub_writer, b'{"cmd":"subscribe"}\n')
+    server.table.publish({"event": "wake", "model": "okay_nabu"})
+    line = await asyncio.wait_for(sub_reader.readline(), 5)
+    assert json.loads(line) == {"event": "wake", "model": "okay_nabu"}
+    writer.close()
+    sub_writer.close()
