@@ -20,7 +20,10 @@ exception out of a command. Commands:
 =================  ==========================================================================
 
 Unknown fields are ignored. Events are the session's notices plus the health object's
-(faults), converted by :func:`notice_to_event`.
+(faults), converted by :func:`notice_to_event`, plus whatever a part :meth:`publish`-es
+(``{"event": "wake", ...}``); :meth:`CommandTable.subscribe_events` streams them all. A part
+adds its own command with :meth:`CommandTable.register` (e.g. ``usage``); every surface then
+has it, with the same validation and reply.
 """
 
 from __future__ import annotations
