@@ -1,17 +1,24 @@
 """The appliance service: wiring only.
 
-Capture reads the mic on the event loop and hands each frame straight to
-``session.send_audio`` (dropped while muted / offline); one :class:`asyncio.TaskGroup` of named
-tasks owns the rest::
+Every part is built in :class:`Appliance`'s constructor with its dependencies passed in (the
+playback path is the session's sink; the command table gets the session and the health
+object; the control socket gets the table). :meth:`Appliance.run` enters them in one
+:class:`contextlib.AsyncExitStack`, so they stop in reverse order whatever happens::
 
-    watchdog      sd_notify WATCHDOG=1 while the loop, capture and the playback thread are alive
-    autoconnect   the optional first connect
+    health         STOPPING=1 and the notify socket closed        (exited last)
+    playback       the ALSA writer thread
+    earcons        session notices → cues on the speaker (with or without GPIO)
+    control        the control socket (file removed on exit)
+    capture        the mic reader; each frame goes to session.send_audio
+    session        closed with 1000 on exit
+    gpio           buttons and LEDs; LEDs off and pins released first on exit
 
-The session owns the state (status, mute); buttons, LEDs, the control socket, sd_notify
-``STATUS=`` and the logs all follow its notices. Missing hardware does not stop the service:
-a capture or playback device that is absent is retried in the background (and reported), and
-without usable GPIO the service runs on, driven through the control socket. SIGTERM/SIGINT:
-close the websocket with 1000, stop audio, LEDs off, GPIO released, ``STOPPING=1``, exit 0.
+and one :class:`asyncio.TaskGroup` holds the background loops: ``watchdog`` (WATCHDOG=1 while
+capture and playback are alive), ``autoconnect`` and ``reload`` (SIGHUP: the config file is
+read again and what is safe to change, the log level, is applied; a bad file is reported and
+the running config kept). Missing hardware does not stop the service: an absent capture or
+playback device is retried in the background and reported through :class:`Health`; without
+usable GPIO the service runs on, driven through the control socket.
 """
 
 from __future__ import annotations
@@ -19,24 +26,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .audio.capture import AlsaCapture, AudioFault, CaptureConfig
 from .audio.playback import AlsaPlayback, PlaybackConfig
+from .commands import CommandTable
 from .config import Config, load_config
 from .control import ControlServer
 from .credsource import make_provider
-from .notify import Notifier, status_text
+from .cues import Earcons
+from .health import Health
 from .realtime.errors import ConfigError, VoiceDeviceError
-from .realtime.notices import ErrorNotice, MuteChanged, Notice, StatusChanged
+from .realtime.notices import ErrorNotice, FaultsChanged, MuteChanged, Notice, StatusChanged
+from .redact import REDACT
+from .sdnotify import Notifier
 from .session import RealtimeSession
+
+if TYPE_CHECKING:
+    from .audio.mixer import Volume
+    from .controls import Controls, ControlsConfig
 
 log = logging.getLogger("device.app")
 
 #: Exit status for a config error; the unit's ``RestartPreventExitStatus=`` matches it.
 EXIT_CONFIG = 2
+#: After cleanup, how long the process waits for stray threads (a blocked DNS lookup).
+EXIT_GRACE_S = 2.0
 
 
 def capture_config(config: Config) -> CaptureConfig:
@@ -62,14 +82,12 @@ def playback_config(config: Config) -> PlaybackConfig:
     )
 
 
-def controls_config(config: Config) -> Any:
+def controls_config(config: Config) -> ControlsConfig:
     from .controls import ControlsConfig
 
+    # Earcons are the app's (Earcons below), so the GPIO part never plays them.
     return ControlsConfig(
-        buttons=config.buttons,
-        leds=config.leds,
-        earcons=config.behaviour.earcons,
-        mixer=config.audio.mixer,
+        buttons=config.buttons, leds=config.leds, earcons=False, mixer=config.audio.mixer
     )
 
 
@@ -77,91 +95,129 @@ class Appliance:
     """The running service: ``await Appliance(config).run(stop)`` until ``stop`` is set.
 
     ``pin_factory`` is handed to gpiozero (None: its default, ``GPIOZERO_PIN_FACTORY``).
-    After :attr:`ready` is set, :attr:`session`, :attr:`capture`, :attr:`playback` and
-    :attr:`controls` (None without GPIO) are the live parts.
+    After :attr:`ready` is set, :attr:`controls` is the live GPIO part (None without GPIO).
     """
 
-    def __init__(self, config: Config, *, pin_factory: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        pin_factory: Any = None,
+        notifier: Notifier | None = None,
+        config_path: Path | None = None,
+    ) -> None:
         self.config = config
+        self.config_path = config_path
         self.pin_factory = pin_factory
-        self.notifier = Notifier()
         self.ready = asyncio.Event()
-        self.session = RealtimeSession(
-            config.realtime_model(),
-            config=config.session_config(),
-            credential_provider=make_provider(config),
-            auto_reconnect=config.behaviour.reconnect,
-        )
         self.playback = AlsaPlayback(
             playback_config(config), on_fault=lambda f: self._audio_fault("playback", f)
         )
+        self.session = RealtimeSession(
+            config.realtime_model(),
+            config=config.session_config(),
+            sink=self.playback,
+            credential_provider=make_provider(config),
+            auto_reconnect=config.behaviour.reconnect,
+        )
+        self.health = Health(notifier)
         self.capture = AlsaCapture(
             capture_config(config),
             on_fault=lambda f: self._audio_fault("capture", f),
             on_frame=self._on_frame,
         )
-        self._half_duplex = config.audio.half_duplex
-        self.session.sink = self.playback
-        self.controls: Any = None
-        self.volume: Any = None
-
-    async def run(self, stop: asyncio.Event) -> None:
-        config, session = self.config, self.session
-        loop = asyncio.get_running_loop()
-        if config.behaviour.start_muted:
-            session.mute()
-        session.subscribe(self._on_notice)
-        control = ControlServer(
-            session,
+        self.commands = CommandTable(self.session, self.health)
+        self.control = ControlServer(
+            self.commands,
             config.control.socket,
             mode=config.socket_mode(),
             max_clients=config.control.max_clients,
         )
-        self.playback.start()
-        try:
-            self.controls = self._start_controls(loop)
-            await control.start()
+        self.earcons = Earcons(self.session, self.playback, config.behaviour.earcons)
+        self.controls: Controls | None = None
+        self.volume: Volume | None = None
+
+    async def run(self, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set; each time ``reload`` is set, re-read the config."""
+        config = self.config
+        if config.behaviour.start_muted:
+            self.session.mute()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self.health)
+            self.playback.start()
+            stack.callback(_quietly, "playback", self.playback.close)
+            stack.callback(self.session.subscribe(self._on_notice))
+            stack.enter_context(self.earcons)
+            await stack.enter_async_context(self.control)
             self.capture.start()
+            stack.push_async_callback(_within, "capture", self.capture.aclose(), 1.0)
+            stack.push_async_callback(self._disconnect)
+            stack.enter_context(self._gpio())
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.notifier.watchdog_loop(self._healthy), name="watchdog")
+                loops = [
+                    tg.create_task(
+                        self.health.watchdog_loop(self.capture.alive, self.playback.alive),
+                        name="watchdog",
+                    )
+                ]
                 if config.behaviour.autoconnect:
-                    tg.create_task(self._autoconnect(), name="autoconnect")
-                self.notifier.ready(self._status_text())
+                    loops.append(tg.create_task(self._autoconnect(), name="autoconnect"))
+                if reload is not None:
+                    loops.append(tg.create_task(self._reload_loop(reload), name="reload"))
+                self.health.ready()
                 self.ready.set()
-                log.info("ready: %s", self._status_text())
+                log.info("ready: %s", self.health.status_text())
                 await stop.wait()
-                self.notifier.stopping()
-                raise _Stop
-        except* _Stop:
-            pass
-        finally:
-            await self._shutdown(control)
+                self.health.stopping()
+                for task in loops:
+                    task.cancel()
+        log.info("stopped")
 
-    def _start_controls(self, loop: asyncio.AbstractEventLoop) -> Any:
+    async def _disconnect(self) -> None:
+        # Disconnect calls below would wait for a connect in flight; never past the deadline.
+        await _within("session", self.session.disconnect(), 1.0)
+
+    @contextlib.contextmanager
+    def _gpio(self) -> Iterator[None]:
         """Buttons and LEDs; without usable GPIO the service runs on, said loudly."""
-        b = self.config.buttons
         try:
-            from .controls import Controls
-
-            if b.volume_up is not None or b.volume_down is not None:
-                self.volume = self._open_volume()
-            return Controls(
-                self.session,
-                controls_config(self.config),
-                loop,
-                pin_factory=self.pin_factory,
-                earcon_sink=self.playback if self.config.behaviour.earcons else None,
-                volume=self.volume,
-            )
+            self.controls = self._start_controls()
         except ConfigError:
             raise
         except Exception as exc:  # no GPIO chip, no pin factory, permission denied, ...
             message = f"GPIO unavailable, buttons and LEDs are off: {type(exc).__name__}: {exc}"
             log.error("%s (use the control socket, or fix GPIO and restart)", message)
-            self.session.set_fault("gpio", message, code="gpio")
-            return None
+            self.health.set_fault("gpio", message, code="gpio")
+        off = None
+        if self.controls is not None:  # the fault LED follows health (seam: gpio's lights)
+            off = self.health.subscribe(self.controls.on_notice)
+            self.controls.on_notice(FaultsChanged(tuple(self.health.faults.items())))
+        try:
+            yield
+        finally:
+            if off is not None:
+                off()
+            if self.controls is not None:  # LEDs off and GPIO released first
+                _quietly("gpio", self.controls.close)
+            if self.volume is not None:
+                _quietly("volume", self.volume.close)
 
-    def _open_volume(self) -> Any:
+    def _start_controls(self) -> Controls:
+        from .controls import Controls
+
+        b = self.config.buttons
+        if b.volume_up is not None or b.volume_down is not None:
+            self.volume = self._open_volume()
+        return Controls(
+            self.session,
+            controls_config(self.config),
+            asyncio.get_running_loop(),
+            pin_factory=self.pin_factory,
+            earcon_sink=None,
+            volume=self.volume,
+        )
+
+    def _open_volume(self) -> Volume | None:
         from .audio.mixer import Volume
 
         try:
@@ -170,28 +226,9 @@ class Appliance:
             log.error("volume buttons disabled: %s", exc)
             return None
 
-    async def _shutdown(self, control: ControlServer) -> None:
-        self.notifier.stopping()
-        if self.controls is not None:  # LEDs off and GPIO released first, whatever follows
-            with contextlib.suppress(Exception):
-                self.controls.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.session.disconnect(), 1.0)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(control.close(), 1.5)
-        if self.volume is not None:
-            with contextlib.suppress(Exception):
-                self.volume.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.capture.aclose(), 1.0)
-        with contextlib.suppress(Exception):
-            self.playback.close()
-        self.notifier.close()
-        log.info("stopped")
-
     def _on_frame(self, frame: bytes) -> None:
         """Each 20 ms mic frame, on the event loop (dropped while muted or offline)."""
-        if self._half_duplex and self.playback.is_playing():
+        if self.config.audio.half_duplex and self.playback.is_playing():
             return  # no echo cancellation: do not let the model hear itself
         self.session.send_audio(frame)
 
@@ -201,50 +238,137 @@ class Appliance:
         except VoiceDeviceError as exc:
             log.error("autoconnect failed: %s", exc)
 
-    def _healthy(self) -> bool:
-        return self.capture.alive() and self.playback.alive()
+    async def _reload_loop(self, reload: asyncio.Event) -> None:
+        while True:
+            await reload.wait()
+            reload.clear()
+            self.health.reloading()
+            try:
+                self.reload_config()
+            except Exception:  # never let a reload kill the service
+                log.exception("reload failed; keeping the running configuration")
+            self.health.reloaded()
 
-    def _status_text(self) -> str:
-        text = status_text(self.session.status.value, self.session.muted)
-        return "; ".join([text, *self.session.faults.values()])
+    def reload_config(self) -> None:
+        """SIGHUP: re-read the config file; apply what is safe without a restart."""
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload: %s; keeping the running configuration", exc)
+            return
+        logging.getLogger().setLevel(new.behaviour.log_level.upper())
+        restart = [
+            name
+            for name in ("model", "credential", "audio", "buttons", "leds", "control")
+            if getattr(new, name) != getattr(self.config, name)
+        ]
+        if restart:
+            log.warning("reload: [%s] changed; restart the service to apply", "], [".join(restart))
+        # Said at warning level: an operator action, shown whatever the new log level is.
+        log.warning("reload: configuration read again (log level %s)", new.behaviour.log_level)
 
     def _audio_fault(self, role: str, fault: AudioFault) -> None:
         # Keyed by role: capture and playback may both be "default" and fail apart.
         if fault.kind == "recovered":
-            self.session.set_fault(role, None)
+            self.health.set_fault(role, None)
             log.info("%s device %s is back", role, fault.device)
         else:
             log.error("audio: %s", fault.message)
-            self.session.set_fault(role, fault.message)
-        self.notifier.status(self._status_text())
+            self.health.set_fault(role, fault.message)
 
     def _on_notice(self, notice: Notice) -> None:
         match notice:
             case StatusChanged() | MuteChanged():
-                self.notifier.status(self._status_text())
+                self.health.follow(self.session.status.value, self.session.muted)
             case ErrorNotice(code, message):
                 log.warning("%s: %s", code, message)
             case _:
                 pass
 
 
-class _Stop(Exception):
-    pass
+def _quietly(name: str, close: Callable[[], object]) -> None:
+    try:
+        close()
+    except Exception:
+        log.exception("stopping %s failed", name)
 
 
-def _run(coro: Any) -> None:
-    """Run on uvloop when it is installed (a leaner event loop: less CPU per audio frame on a
-    Pi), else on asyncio's own."""
+async def _within(name: str, step: Awaitable[object], timeout: float) -> None:
+    try:
+        await asyncio.wait_for(step, timeout)
+    except TimeoutError:
+        log.warning("stopping %s took over %g s; going on", name, timeout)
+    except Exception:
+        log.exception("stopping %s failed", name)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed (a leaner event loop: less CPU per audio frame on a Pi),
+    else asyncio's own."""
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coro)
-        return
-    uvloop.run(coro)
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def _exit_after(code: int, grace: float = EXIT_GRACE_S) -> None:
+    """Cleanup is done: whatever still runs (a ``getaddrinfo`` stuck on a dead resolver, in
+    the executor or libuv's pool) must not keep the process past systemd's stop timeout. A
+    daemon timer ends the process with ``code`` if normal exit has not happened by then."""
+
+    def force() -> None:
+        log.warning("exiting although a blocked call (a DNS lookup?) is still running")
+        logging.shutdown()
+        os._exit(code)
+
+    timer = threading.Timer(grace, force)
+    timer.daemon = True
+    timer.start()
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> int:
+    """Run the service; 0, or :data:`EXIT_CONFIG` for a config error found while starting."""
+    loop, code = _new_loop(), 1  # 1 unless it ends well: a crash is not a clean exit
+    try:
+        loop.run_until_complete(coro)
+        code = 0
+    except (ConfigError, BaseExceptionGroup) as exc:  # e.g. a GPIO pin taken by another program
+        if isinstance(exc, BaseExceptionGroup):
+            match, rest = exc.split(ConfigError)
+            if match is None or rest is not None:
+                raise
+            exc = match.exceptions[0]
+        log.error("%s", exc)
+        code = EXIT_CONFIG
+    finally:
+        _exit_after(code)
+        try:
+            loop.run_until_complete(_cancel_leftovers())
+        finally:
+            loop.close()
+    return code
+
+
+async def _cancel_leftovers() -> None:
+    """What :func:`asyncio.run` does at the end, except waiting for the default executor."""
+    left = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+def install_log_redaction() -> None:
+    """The credential filter on every root handler, so every logger is covered."""
+    for handler in logging.getLogger().handlers:
+        if REDACT not in handler.filters:
+            handler.addFilter(REDACT)
 
 
 def run_service(path: Path | None) -> int:
     """``voice-device run``: 0 after SIGTERM/SIGINT, 2 on a config error, 1 on a crash."""
+    install_log_redaction()
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -255,15 +379,11 @@ def run_service(path: Path | None) -> int:
         log.warning("%s", warning)
 
     async def main() -> None:
-        stop = asyncio.Event()
+        stop, reload = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await Appliance(config).run(stop)
+        loop.add_signal_handler(signal.SIGHUP, reload.set)
+        await Appliance(config, config_path=path).run(stop, reload)
 
-    try:
-        _run(main())
-    except ConfigError as exc:  # e.g. a GPIO pin taken by another program
-        log.error("%s", exc)
-        return EXIT_CONFIG
-    return 0
+    return _run(main())

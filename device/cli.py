@@ -11,7 +11,7 @@ Service and tools::
 
 Kiosk control (through the control socket, ``--socket PATH``)::
 
-    voice-device status | connect | disconnect | mute | unmute
+    voice-device status | connect | disconnect | mute | unmute | forget
     voice-device say "What's the weather?"
     voice-device events                     one JSON line per event until Ctrl-C
 
@@ -22,6 +22,7 @@ Exit codes: 0 success, 1 the service said no (error printed), 2 usage or config 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         ("disconnect", "disconnect"),
         ("mute", "mute the microphone"),
         ("unmute", "unmute the microphone"),
+        ("forget", "disconnect; the next connect starts a fresh conversation"),
         ("events", "print events as JSON lines until interrupted"),
     ):
         c = sub.add_parser(name, help=help_text)
@@ -90,16 +92,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read_credential(source: str) -> object:
+    """``--credential``: JSON itself, ``-`` (stdin) or ``@FILE``. Raises _UsageError."""
+    try:
+        if source == "-":
+            text = sys.stdin.read()
+        elif source.startswith("@"):
+            text = Path(source[1:]).read_text()
+        else:
+            text = source
+    except OSError as exc:
+        raise _UsageError(f"--credential: cannot read {source[1:]}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise _UsageError("--credential is not valid JSON") from None
+
+
+class _UsageError(Exception):
+    pass
+
+
 def _control(args: argparse.Namespace) -> int:
     from .control import ControlClientError, request, stream_events
 
     try:
         if args.command == "events":
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 for event in stream_events(args.socket):
                     print(json.dumps(event), flush=True)
-            except KeyboardInterrupt:
-                return 0
             return 0
         message: dict[str, object] = {
             "cmd": {"say": "send_message"}.get(args.command, args.command)
@@ -107,26 +128,11 @@ def _control(args: argparse.Namespace) -> int:
         if args.command == "say":
             message["text"] = args.text
         if args.command == "connect" and args.credential:
-            source = args.credential
-            try:
-                if source == "-":
-                    text = sys.stdin.read()
-                elif source.startswith("@"):
-                    text = Path(source[1:]).read_text()
-                else:
-                    text = source
-            except OSError as exc:
-                print(
-                    f"voice-device: --credential: cannot read {source[1:]}: {exc.strerror}",
-                    file=sys.stderr,
-                )
-                return 2
-            try:
-                message["credential"] = json.loads(text)
-            except ValueError:
-                print("voice-device: --credential is not valid JSON", file=sys.stderr)
-                return 2
+            message["credential"] = _read_credential(args.credential)
         reply = request(args.socket, message, timeout=60.0)
+    except _UsageError as exc:
+        print(f"voice-device: {exc}", file=sys.stderr)
+        return 2
     except ControlClientError as exc:
         print(f"voice-device: {exc}", file=sys.stderr)
         return 3
@@ -145,7 +151,11 @@ def _config_check(path: Path) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        print(f"voice-device: {exc}", file=sys.stderr)
+        problems = str(exc).splitlines()
+        for line in problems:
+            print(f"voice-device: {line}", file=sys.stderr)
+        if len(problems) > 1:
+            print(f"voice-device: {len(problems)} errors", file=sys.stderr)
         return 2
     for warning in config.warnings():
         print(f"voice-device: warning: {warning}", file=sys.stderr)

@@ -24,17 +24,18 @@ from the environment, a systemd credential file, or a credential backend.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
+from .config_rules import validate
 from .realtime.errors import ConfigError
 from .realtime.events import SessionConfig
-from .realtime.models import RealtimeModel, check_endpoint, is_loopback_host, model_for
+from .realtime.models import RealtimeModel, model_for
 
 DEFAULT_PATH = Path("/etc/voice-device/config.toml")
 
@@ -217,25 +218,9 @@ _TYPE_NAMES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is False and bool not in options and type(None) in typing.get_args(hint):
-            return None  # `pin = false`: the part is not fitted
-        errors = []
-        for option in options:
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0])
+        return _coerce_union(value, hint, key)
     if origin is Literal:
-        allowed = typing.get_args(hint)
-        base = type(allowed[0])
-        if not isinstance(value, base) or isinstance(value, bool) != (base is bool):
-            raise ConfigError(f"{key}: expected {_TYPE_NAMES[base]}, got {_describe(value)}")
-        if value in allowed and type(value) is type(allowed[0]):
-            return value
-        shown = ", ".join(_describe(a) for a in allowed)
-        raise ConfigError(f"{key}: expected one of {shown}, got {_describe(value)}")
+        return _coerce_literal(value, hint, key)
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
@@ -243,6 +228,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value}")
     if hint in _TYPE_NAMES:
         if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
             return value
@@ -250,65 +237,48 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported setting type")  # pragma: no cover
 
 
-def _section(cls: type[Any], name: str, table: Any) -> Any:
+def _coerce_union(value: Any, hint: Any, key: str) -> Any:
+    options = [a for a in typing.get_args(hint) if a is not type(None)]
+    if value is False and bool not in options and type(None) in typing.get_args(hint):
+        return None  # `pin = false`: the part is not fitted
+    errors = []
+    for option in options:
+        try:
+            return _coerce(value, option, key)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    raise ConfigError(errors[0])
+
+
+def _coerce_literal(value: Any, hint: Any, key: str) -> Any:
+    allowed = typing.get_args(hint)
+    base = type(allowed[0])
+    if not isinstance(value, base) or isinstance(value, bool) != (base is bool):
+        raise ConfigError(f"{key}: expected {_TYPE_NAMES[base]}, got {_describe(value)}")
+    if value in allowed and type(value) is type(allowed[0]):
+        return value
+    shown = ", ".join(_describe(a) for a in allowed)
+    raise ConfigError(f"{key}: expected one of {shown}, got {_describe(value)}")
+
+
+def _section(cls: type[Any], name: str, table: Any, errors: list[str]) -> Any:
+    """The section from ``table``; each bad key is added to ``errors`` and left at its
+    default, so one pass finds every mistake."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{name}: expected a table ([{name}]), got {_describe(table)}")
+        errors.append(f"{name}: expected a table ([{name}]), got {_describe(table)}")
+        return cls()
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
-            raise ConfigError(f"{name}.{key}: unknown key (known keys: {', '.join(sorted(known))})")
-        values[key] = _coerce(value, hints[key], f"{name}.{key}")
-    return cls(**values)
-
-
-def _validate(config: Config) -> None:
-    if config.model.url:
+            errors.append(f"{name}.{key}: unknown key (known keys: {', '.join(sorted(known))})")
+            continue
         try:
-            check_endpoint(config.model.url)
+            values[key] = _coerce(value, hints[key], f"{name}.{key}")
         except ConfigError as exc:
-            raise ConfigError(str(exc)) from None
-    if not 5 <= config.audio.period_ms <= 100:
-        raise ConfigError(f"audio.period_ms: expected 5..100, got {config.audio.period_ms}")
-    if config.credential.source == "url":
-        try:
-            parts = urlsplit(config.credential.url)
-            host = parts.hostname
-        except ValueError:
-            raise ConfigError("credential.url: not a valid URL") from None
-        secure = parts.scheme == "https" and bool(host)
-        if not (secure or (parts.scheme == "http" and is_loopback_host(host))):
-            raise ConfigError(
-                "credential.url: expected an https:// URL (http:// only to a loopback host)"
-            )
-    try:
-        mode = config.socket_mode()
-    except ValueError:
-        raise ConfigError(
-            f'control.mode: expected an octal string like "0660", got "{config.control.mode}"'
-        ) from None
-    if mode & ~0o777:
-        raise ConfigError(f'control.mode: not a file mode: "{config.control.mode}"')
-    if config.leds.status_rgb is not None and len(config.leds.status_rgb) != 3:
-        raise ConfigError("leds.status_rgb: expected three pins [red, green, blue]")
-    pins: dict[int, str] = {}
-    for section, obj in (("buttons", config.buttons), ("leds", config.leds)):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            numbers = value if isinstance(value, list) else [value]
-            if f.name in ("bounce_ms",) or not all(isinstance(n, int) for n in numbers):
-                continue
-            if isinstance(value, bool):
-                continue
-            for n in numbers:
-                if f.name == "talk" and config.buttons.mode != "push_to_talk":
-                    continue
-                if not 0 <= n <= 27:
-                    raise ConfigError(f"{section}.{f.name}: BCM pin must be 0..27, got {n}")
-                if n in pins:
-                    raise ConfigError(f"{section}.{f.name}: pin {n} is already used by {pins[n]}")
-                pins[n] = f"{section}.{f.name}"
+            errors.append(str(exc))
+    return cls(**values)
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -317,18 +287,23 @@ _SECTIONS: dict[str, type[Any]] = {
 
 
 def parse_config(text: str, source: str = "config") -> Config:
-    """Parse TOML text into a validated :class:`Config`."""
+    """Parse TOML text into a validated :class:`Config`; :class:`ConfigError` lists every
+    problem found, one per line, each naming its key."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    errors: list[str] = []
     sections: dict[str, Any] = {}
     for name, table in raw.items():
         if name not in _SECTIONS:
-            raise ConfigError(f"{name}: unknown section (known sections: {', '.join(_SECTIONS)})")
-        sections[name] = _section(_SECTIONS[name], name, table)
+            errors.append(f"{name}: unknown section (known sections: {', '.join(_SECTIONS)})")
+            continue
+        sections[name] = _section(_SECTIONS[name], name, table, errors)
     config = Config(**sections)
-    _validate(config)
+    errors += validate(config)
+    if errors:
+        raise ConfigError("\n".join(errors))
     return config
 
 
@@ -348,4 +323,4 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         return parse_config(text, str(p))
     except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+        raise ConfigError("\n".join(f"{p}: {line}" for line in str(exc).splitlines())) from None

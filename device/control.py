@@ -1,26 +1,24 @@
 """The kiosk API: a Unix stream socket speaking one JSON object per line.
 
 Request ``{"cmd": NAME, ...}`` → exactly one reply line, ``{"ok": true, ...}`` or
-``{"ok": false, "error": "…"}``. Commands:
-
-=================  ==========================================================================
-``status``         ``{"ok": true, "status": "connected", "muted": false}``
-``connect``        optional ``"credential": {"kind", "token"|"url", "expiresAt"}``; otherwise
-                   the configured source. Replies once connected (or with the error).
-``disconnect``     close the conversation; status ``disconnected``.
-``mute``           stop sending microphone audio; ``unmute`` resumes.
-``send_message``   ``"text"``: a user message; the model replies. Fails when not connected.
-``subscribe``      the reply line, then one line per event until the client goes away:
-                   ``{"event": "status", "status": …}``, ``{"event": "muted", "muted": …}``,
-                   ``{"event": "transcript", "role": "user"|"assistant", "text": …}``,
-                   ``{"event": "error", "code": …, "message": …}``,
-                   ``{"event": "faults", "faults": [message, …]}`` (raised or cleared;
-                   empty when nothing is wrong any more), and ``speaking``/``text``.
-=================  ==========================================================================
+``{"ok": false, "error": "…"}``. The commands and their replies are the one command table,
+:mod:`device.commands`; this module only frames lines. ``subscribe`` answers with the state,
+then sends one line per event until the client goes away:
+``{"event": "status", "status": …}``, ``{"event": "muted", "muted": …}``,
+``{"event": "transcript", "role": "user"|"assistant", "text": …}``,
+``{"event": "error", "code": …, "message": …}``, ``{"event": "faults", "faults": [message, …]}``
+(raised or cleared; empty when nothing is wrong any more), and ``speaking``/``text``.
 
 Malformed JSON, unknown commands, bad fields and over-long lines (> 64 KiB) get an error reply;
-the connection and the service carry on. A subscriber that cannot keep up (its queue of
-events is full) is disconnected rather than letting memory grow.
+the connection and the service carry on. Limits, so no local client can grow memory or lock
+others out:
+
+* a subscriber more than :data:`MAX_BACKLOG` bytes behind, or whose pending bytes make no
+  progress for :data:`WRITE_DEADLINE_S`, is aborted (the connection is dropped at once);
+* a connection that has not subscribed and sends nothing for ``idle_timeout`` (10 s) is closed;
+* each local user (peer uid, ``SO_PEERCRED``) holds at most ``max_clients`` connections, all
+  users together four times that; a user at the cap who connects again displaces their own
+  longest-idle, non-subscribed connection, else gets "too many control clients".
 
 :func:`request` and :func:`stream_events` are the blocking client side, used by the CLI.
 """
@@ -34,73 +32,49 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Callable, Iterator, Mapping
+import struct
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .realtime.credentials import Credential
+from .commands import CommandTable, notice_to_event
 from .realtime.errors import VoiceDeviceError
-from .realtime.notices import (
-    ErrorNotice,
-    FaultsChanged,
-    MuteChanged,
-    Notice,
-    SpeakingChanged,
-    StatusChanged,
-    TextNotice,
-    TranscriptNotice,
-)
-from .realtime.status import TransportStatus
+
+__all__ = ["ControlClientError", "ControlServer", "notice_to_event", "request", "stream_events"]
 
 log = logging.getLogger("device.control")
 
 MAX_LINE = 64 * 1024
-#: How long ``connect`` waits for a connect someone else started (a button press) to settle.
-CONNECT_WAIT_S = 30.0
-#: Error notices that explain a failed connect (not an audio fault raised meanwhile).
-CONNECT_ERROR_CODES = frozenset({"network", "credential", "auth", "session", "closed"})
-SUBSCRIBER_QUEUE = 512
+#: Bytes a subscriber may fall behind (unsent events) before it is dropped.
+MAX_BACKLOG = 1 << 20
+#: Seconds a subscriber's pending bytes may go without any being taken before it is dropped.
+WRITE_DEADLINE_S = 10.0
+IDLE_TIMEOUT_S = 10.0
 
 
-class Surface(Protocol):
-    """What the control socket drives: the session surface (``RealtimeSession`` fits)."""
+@dataclass(eq=False)
+class _Client:
+    uid: int
+    writer: asyncio.StreamWriter
+    task: asyncio.Task[Any]
+    last_input: float = field(default_factory=time.monotonic)
+    busy: bool = False
+    subscribed: bool = False
+    evicted: bool = False
 
-    @property
-    def status(self) -> TransportStatus: ...
-
-    @property
-    def muted(self) -> bool: ...
-
-    def subscribe(self, listener: Callable[[Notice], None]) -> Callable[[], None]: ...
-
-    async def connect(self, credential: Credential | Mapping[str, Any] | None = None) -> None: ...
-
-    async def disconnect(self) -> None: ...
-
-    def mute(self) -> None: ...
-
-    def unmute(self) -> None: ...
-
-    async def send_message(self, text: str) -> None: ...
+    def evictable(self) -> bool:
+        return not (self.busy or self.subscribed)
 
 
-def notice_to_event(notice: Notice) -> dict[str, Any]:
-    match notice:
-        case StatusChanged(status):
-            return {"event": "status", "status": status.value}
-        case MuteChanged(muted):
-            return {"event": "muted", "muted": muted}
-        case TranscriptNotice(role, text):
-            return {"event": "transcript", "role": role, "text": text}
-        case TextNotice(text):
-            return {"event": "text", "text": text}
-        case SpeakingChanged(speaking):
-            return {"event": "speaking", "speaking": speaking}
-        case ErrorNotice(code, message):
-            return {"event": "error", "code": code, "message": message}
-        case FaultsChanged(faults):
-            return {"event": "faults", "faults": sorted(message for _, message in faults)}
-    raise TypeError(f"unknown notice {notice!r}")  # pragma: no cover
+def _peer_uid(writer: asyncio.StreamWriter) -> int:
+    sock = writer.get_extra_info("socket")
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return int(struct.unpack("3i", creds)[1])
+    except (OSError, AttributeError, struct.error):
+        return -1
 
 
 def _encode(obj: Mapping[str, Any]) -> bytes:
@@ -108,24 +82,34 @@ def _encode(obj: Mapping[str, Any]) -> bytes:
 
 
 class ControlServer:
-    """Serve the control socket at ``path`` for ``surface``. Use ``async with`` or start/close."""
+    """Serve the control socket at ``path`` for ``table``. Use ``async with`` or start/close."""
 
     def __init__(
         self,
-        surface: Surface,
+        table: CommandTable,
         path: str | os.PathLike[str],
         *,
         mode: int = 0o660,
         max_clients: int = 128,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        max_backlog: int = MAX_BACKLOG,
+        write_deadline: float = WRITE_DEADLINE_S,
     ) -> None:
-        self.surface = surface
+        self.table = table
         self.path = Path(path)
         self.mode = mode
         self.max_clients = max_clients
+        self.idle_timeout = idle_timeout
+        self.max_backlog = max_backlog
+        self.write_deadline = write_deadline
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.Task[Any]] = set()
+        self._clients: dict[asyncio.Task[Any], _Client] = {}
         self._inode: int | None = None
-        self.clients = 0
+        self._closing = False
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -154,9 +138,11 @@ class ControlServer:
         """Stop serving, drop every client, remove the socket file (only if it is ours)."""
         if self._server is None:
             return  # never started (or start failed): the file may be another instance's
+        self._closing = True
         self._server.close()
-        for task in list(self._clients):
-            task.cancel()
+        for client in list(self._clients.values()):
+            client.writer.transport.abort()
+            client.task.cancel()
         if self._clients:
             await asyncio.wait(list(self._clients), timeout=1.0)
         with contextlib.suppress(Exception):
@@ -173,54 +159,71 @@ class ControlServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    # ------------------------------------------------------------------ admission
+
+    def _admit(self, new: _Client) -> bool:
+        """Room for ``new``? Displaces the same user's longest-idle connection if need be."""
+        mine = [c for c in self._clients.values() if c.uid == new.uid]
+        if len(mine) < self.max_clients and len(self._clients) < 4 * self.max_clients:
+            return True
+        pool = mine if len(mine) >= self.max_clients else list(self._clients.values())
+        idle = [c for c in pool if c.evictable()]
+        if not idle:
+            return False
+        victim = min(idle, key=lambda c: c.last_input)
+        log.info("control: closing an idle connection to make room (uid %d)", victim.uid)
+        victim.evicted = True
+        victim.writer.transport.abort()
+        victim.task.cancel()
+        del self._clients[victim.task]
+        return True
+
     # ------------------------------------------------------------------ per client
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._clients.add(task)
-        self.clients += 1
+        client = _Client(_peer_uid(writer), writer, task)
         try:
-            if self.clients > self.max_clients:
+            if not self._admit(client):
                 writer.write(_encode({"ok": False, "error": "too many control clients"}))
-                await writer.drain()
+                await asyncio.wait_for(writer.drain(), 1.0)
                 return
-            await self._session(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
+            self._clients[task] = client
+            await self._session(reader, client)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            # Closed by us (shutdown, displaced): end quietly. asyncio's stream callback would
+            # otherwise log "Exception in callback ... CancelledError" at shutdown.
+            if not (self._closing or client.evicted):
+                raise
         finally:
-            self.clients -= 1
-            self._clients.discard(task)
+            self._clients.pop(task, None)
             transport = writer.transport
-            if transport.get_write_buffer_size() or task.cancelling():
+            if transport.get_write_buffer_size() or self._closing or transport.is_closing():
                 transport.abort()  # a client that stopped reading must not hold up shutdown
             else:
                 writer.close()
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(writer.wait_closed(), 0.5)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _read(self, reader: asyncio.StreamReader, client: _Client) -> bytes:
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
+        except TimeoutError:
+            log.debug("control: closing a connection idle for %g s", self.idle_timeout)
+            return b""
+        client.last_input = time.monotonic()
+        return chunk
+
+    async def _session(self, reader: asyncio.StreamReader, client: _Client) -> None:
+        writer = client.writer
         buffer = bytearray()
         discarding = False
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return
+        while chunk := await self._read(reader, client):
             buffer += chunk
-            while True:
-                end = buffer.find(b"\n")
-                if end < 0:
-                    if len(buffer) > MAX_LINE:
-                        if not discarding:
-                            writer.write(
-                                _encode(
-                                    {"ok": False, "error": f"line longer than {MAX_LINE} bytes"}
-                                )
-                            )
-                            await writer.drain()
-                        discarding = True
-                        buffer.clear()
-                    break
+            while (end := buffer.find(b"\n")) >= 0:
                 line = bytes(buffer[:end])
                 del buffer[: end + 1]
                 if discarding:
@@ -228,148 +231,77 @@ class ControlServer:
                     continue
                 if not line.strip():
                     continue
-                reply, subscribe = await self._handle_line(line)
+                client.busy = True
+                reply, streams = await self._handle_line(line)
                 writer.write(_encode(reply))
-                await writer.drain()
-                if subscribe:
+                await asyncio.wait_for(writer.drain(), self.write_deadline)
+                client.busy = False
+                if streams:
+                    client.subscribed = True
                     await self._stream(reader, writer)
                     return
-
-    async def _connect(self, s: Surface, credential: Mapping[str, Any] | None) -> dict[str, Any]:
-        """``ok`` only once connected. A connect that ends up retrying in the background, or
-        one already under way that fails, answers ``ok: false`` with the reason."""
-        if credential is not None and s.status is TransportStatus.CONNECTING:
-            return {
-                "ok": False,
-                "error": "connect: a connect is already under way; the credential was not used "
-                "(try again once the status settles)",
-                "status": s.status.value,
-            }
-        errors: list[str] = []
-        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def listener(notice: Notice) -> None:
-            if isinstance(notice, ErrorNotice) and notice.code in CONNECT_ERROR_CODES:
-                errors.append(notice.message)
-            elif (
-                isinstance(notice, StatusChanged)
-                and notice.status is not TransportStatus.CONNECTING
-                and not settled.done()
-            ):
-                settled.set_result(None)
-
-        unsubscribe = s.subscribe(listener)
-        try:
-            await s.connect(credential)
-            if s.status is TransportStatus.CONNECTING:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(settled, CONNECT_WAIT_S)
-        finally:
-            unsubscribe()
-        status = s.status
-        if status is TransportStatus.CONNECTED:
-            return {"ok": True, "status": status.value}
-        why = errors[-1] if errors else f"status is {status.value}"
-        if status is TransportStatus.RECONNECTING:
-            why += " (retrying in the background)"
-        return {"ok": False, "error": f"connect: not connected: {why}", "status": status.value}
-
-    def _state(self) -> dict[str, Any]:
-        s = self.surface
-        state: dict[str, Any] = {"status": s.status.value, "muted": s.muted}
-        faults = getattr(s, "faults", None)
-        if faults:
-            state["faults"] = sorted(faults.values())
-        return state
+            if len(buffer) > MAX_LINE:
+                if not discarding:
+                    error = f"line longer than {MAX_LINE} bytes"
+                    writer.write(_encode({"ok": False, "error": error}))
+                    await asyncio.wait_for(writer.drain(), self.write_deadline)
+                discarding = True
+                buffer.clear()
 
     async def _handle_line(self, line: bytes) -> tuple[dict[str, Any], bool]:
         try:
             request = json.loads(line)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return {"ok": False, "error": "malformed JSON: send one JSON object per line"}, False
-        if not isinstance(request, dict):
-            return {"ok": False, "error": 'expected a JSON object like {"cmd": "status"}'}, False
-        cmd = request.get("cmd")
-        s = self.surface
-        try:
-            match cmd:
-                case "status":
-                    return {"ok": True, **self._state()}, False
-                case "connect":
-                    credential = request.get("credential")
-                    if credential is not None and not isinstance(credential, dict):
-                        return {
-                            "ok": False,
-                            "error": "connect: 'credential' must be an object",
-                        }, False
-                    return await self._connect(s, credential), False
-                case "disconnect":
-                    await s.disconnect()
-                    return {"ok": True, "status": s.status.value}, False
-                case "mute":
-                    s.mute()
-                    return {"ok": True, "muted": s.muted}, False
-                case "unmute":
-                    s.unmute()
-                    return {"ok": True, "muted": s.muted}, False
-                case "send_message":
-                    text = request.get("text")
-                    if not isinstance(text, str) or not text.strip():
-                        return {
-                            "ok": False,
-                            "error": "send_message: 'text' must be a non-empty string",
-                        }, False
-                    await s.send_message(text)
-                    return {"ok": True}, False
-                case "subscribe":
-                    return {"ok": True, **self._state()}, True
-                case None:
-                    return {"ok": False, "error": "missing 'cmd'"}, False
-                case _:
-                    return {
-                        "ok": False,
-                        "error": f"unknown cmd {str(cmd)[:40]!r} (status, connect, disconnect, "
-                        "mute, unmute, send_message, subscribe)",
-                    }, False
-        except (VoiceDeviceError, ValueError) as exc:
-            return {"ok": False, "error": str(exc)}, False
-        except Exception as exc:  # never leave a client without a reply, never crash
-            log.exception("control command %r failed", str(cmd)[:40])
-            return {"ok": False, "error": f"{str(cmd)[:40]} failed: {type(exc).__name__}"}, False
+        reply = await self.table.dispatch(request)
+        command = self.table.lookup(request) if isinstance(request, dict) else None
+        return reply, bool(command is not None and command.streams and reply.get("ok"))
 
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        """Write each event as it happens; abort a subscriber that falls too far behind."""
+        transport = writer.transport
+        wrote = asyncio.Event()
 
-        def listener(notice: Notice) -> None:
-            try:
-                queue.put_nowait(notice_to_event(notice))
-            except asyncio.QueueFull:
+        def listener(event: dict[str, Any]) -> None:
+            if transport.is_closing():
+                return
+            transport.write(_encode(event))
+            if transport.get_write_buffer_size() > self.max_backlog:
                 log.warning("a control subscriber is too slow; disconnecting it")
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    while True:
-                        queue.get_nowait()
-                queue.put_nowait(None)
+                transport.abort()
+            wrote.set()
 
-        async def watch_eof() -> None:
+        async def watch_eof() -> Any:
             while await reader.read(4096):
                 pass  # subscribers only listen; anything they send is ignored
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
 
-        unsubscribe = self.surface.subscribe(listener)
-        eof = asyncio.create_task(watch_eof())
+        unsubscribe = self.table.subscribe_events(listener)
+        eof: asyncio.Future[Any] = asyncio.ensure_future(watch_eof())
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(wrote.wait())
         try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
-                writer.write(_encode(event))
-                await writer.drain()
+            while not eof.done() and not transport.is_closing():
+                await asyncio.wait({eof, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if waiter.done():
+                    wrote.clear()
+                    waiter = asyncio.ensure_future(wrote.wait())
+                await self._drain(writer)
         finally:
             unsubscribe()
-            eof.cancel()
-            with contextlib.suppress(BaseException):
-                await eof
+            for task in (eof, waiter):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        """Wait for pending bytes to go; no progress within the deadline → abort."""
+        transport = writer.transport
+        while not transport.is_closing() and (pending := transport.get_write_buffer_size()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(writer.drain(), self.write_deadline)
+                return
+            if transport.get_write_buffer_size() >= pending:
+                log.warning("a control subscriber stopped reading; disconnecting it")
+                transport.abort()
 
 
 def _socket_alive(path: Path) -> bool:

@@ -7,7 +7,8 @@
 #
 # Steps: apt packages; the service user (systemd-sysusers); a venv at /opt/voice-device/venv
 # with this checkout pip-installed; /etc/voice-device/config.toml from config/config.toml when
-# absent (never overwritten) and an empty /etc/voice-device/api-key for LoadCredential=; the
+# absent (never overwritten) and an empty /etc/voice-device/api-key for LoadCredential= (an
+# existing key is kept, its owner and mode reset to root:root 0600 on every run); the
 # udev rule for /dev/gpiochip*; the unit in /etc/systemd/system, enabled and (re)started.
 # Run it again to upgrade: the venv is updated in place, config and API key are kept.
 set -euo pipefail
@@ -89,11 +90,12 @@ if [ "$ROOT" != / ]; then
     DO_START=0
 fi
 
-if [ ! -f "$SRC/pyproject.toml" ] || [ ! -f "$SRC/systemd/voice-device.service" ]; then
-    die "$SRC is not a voice-device checkout (use --src)"
-fi
+# Root first: an ordinary user may not even be able to read the checkout (a clone in /root).
 if [ "$ROOT" = / ] && [ "$DRY_RUN" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
     die "run as root: sudo make install (or --dry-run to see the steps)"
+fi
+if [ ! -f "$SRC/pyproject.toml" ] || [ ! -f "$SRC/systemd/voice-device.service" ]; then
+    die "$SRC is not a voice-device checkout (use --src)"
 fi
 
 PREFIX=/opt/voice-device
@@ -180,7 +182,11 @@ else
     run install -m 0640 -o root -g "$(group_id)" "$SRC/config/config.toml" "$(dest "$ETC/config.toml")"
 fi
 if [ -e "$(dest "$ETC/api-key")" ]; then
-    say "keeping $ETC/api-key"
+    # Kept, but never readable by anyone else (group voice-device holds kiosk users): the
+    # owner and mode are put back on every run.
+    say "keeping $ETC/api-key (owner root:root, mode 0600 re-asserted)"
+    run chown root:root "$(dest "$ETC/api-key")"
+    run chmod 0600 "$(dest "$ETC/api-key")"
 else
     # Read by systemd (LoadCredential=) as root, handed to the service privately.
     run install -m 0600 -o root -g root /dev/null "$(dest "$ETC/api-key")"

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +89,21 @@ async def running_service(
     *,
     audio: str = "",
     extra: str = "",
+    model_url: str = "",
+    wrap: Sequence[str] = (),
 ) -> AsyncIterator[Service]:
     """Start the service; on exit SIGTERM it and check that no secret reached its log.
 
     ``audio`` replaces the ``[audio]`` keys (default: the private PulseAudio's PCMs);
-    ``extra`` is appended to the config.
+    ``extra`` is appended to the config; ``model_url`` replaces the simulator's URL; ``wrap``
+    is a command prefix the service is started under (it must ``exec`` the service, so the
+    process is the service).
     """
     sock = directory / "control.sock"
     config = directory / "config.toml"
     audio = audio or 'capture = "pulse_capture"\nplayback = "pulse_playback"\nrate = 48000'
     config.write_text(
-        f'[model]\nurl = "{sim.url}"\n'
+        f'[model]\nurl = "{model_url or sim.url}"\n'
         f'[credential]\nsource = "env"\nenv = "{KEY_ENV}"\n'
         f"[audio]\n{audio}\n"
         f'[control]\nsocket = "{sock}"\n'
@@ -114,7 +118,7 @@ async def running_service(
         env["GPIOZERO_PIN_FACTORY"] = "mock"
         env["PYTHONUNBUFFERED"] = "1"
         proc = subprocess.Popen(
-            [str(CLI), "run", "--config", str(config)], env=env, stdout=out, stderr=out
+            [*wrap, str(CLI), "run", "--config", str(config)], env=env, stdout=out, stderr=out
         )
         service = Service(proc, sock, notify, log)
         try:

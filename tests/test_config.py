@@ -120,3 +120,73 @@ def test_false_means_a_part_is_not_fitted_and_frees_its_pin() -> None:
     assert config.buttons.connect == 25  # pin 25 was the activity LED's default
     with pytest.raises(ConfigError, match=r"buttons\.connect: expected integer, got true"):
         parse_config("[buttons]\nconnect = true\n")
+
+
+# ---------------------------------------------------------------- `config check` == `run`
+
+#: Each value `run` could not use, and the key the error must name.
+RANGE_MATRIX = [
+    ("[audio]\nplayback_rate = 1099511627776", "audio.playback_rate"),
+    ("[audio]\ncapture_rate = 12345", "audio.capture_rate"),
+    ("[audio]\nmax_buffer_ms = 1000000000000000", "audio.max_buffer_ms"),
+    ("[audio]\nstart_threshold_ms = -5", "audio.start_threshold_ms"),
+    ('[control]\nmode = "0777"', "control.mode"),
+    ('[control]\nmode = "0664"', "control.mode"),
+    ("[control]\nmax_clients = 0", "control.max_clients"),
+    ("[control]\nmax_clients = -1", "control.max_clients"),
+    ("[credential]\ntimeout_s = nan", "credential.timeout_s"),
+    ("[credential]\ntimeout_s = inf", "credential.timeout_s"),
+    ("[credential]\ntimeout_s = -1", "credential.timeout_s"),
+    ("[credential]\ntimeout_s = 0", "credential.timeout_s"),
+    ("[model]\nvad_threshold = nan", "model.vad_threshold"),
+    ("[model]\nvad_threshold = 1.5", "model.vad_threshold"),
+    ("[model]\nsilence_duration_ms = -1", "model.silence_duration_ms"),
+    ("[buttons]\nbounce_ms = -3", "buttons.bounce_ms"),
+    ("[buttons]\nlong_press_s = -inf", "buttons.long_press_s"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), RANGE_MATRIX, ids=[k for _, k in RANGE_MATRIX])
+def test_config_check_refuses_what_run_could_not_use(
+    text: str, key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text + "\n")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {key}: " in err
+
+
+def test_config_check_reports_every_error_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[audio]\nrate = "fast"\nstart_threshold_ms = -5\nplayback_rate = 1099511627776\n'
+        '[control]\nmode = "0777"\nmax_clients = 0\n[credential]\ntimeout_s = nan\n'
+        "[model]\nvad_threshold = nan\n[sound]\nx = 1\n"
+    )
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    keys = [
+        "audio.rate",
+        "audio.start_threshold_ms",
+        "audio.playback_rate",
+        "control.mode",
+        "control.max_clients",
+        "credential.timeout_s",
+        "model.vad_threshold",
+        "sound",
+    ]
+    for key in keys:
+        assert f"{path}: {key}" in err, key
+    assert f"{len(keys)} errors" in err
+
+
+def test_the_edges_of_each_range_are_accepted() -> None:
+    c = parse_config(
+        "[audio]\nplayback_rate = 24000\ncapture_rate = 16000\nstart_threshold_ms = 0\n"
+        'max_buffer_ms = 300000\n[control]\nmode = "0600"\nmax_clients = 1\n'
+        "[credential]\ntimeout_s = 0.5\n[model]\nvad_threshold = 0.0\n"
+    )
+    assert c.audio.playback_rate == 24000 and c.control.max_clients == 1

@@ -163,13 +163,18 @@ def test_install_without_root_privileges_refuses(tmp_path: Path) -> None:
     setpriv = shutil.which("setpriv")
     if os.geteuid() != 0 or setpriv is None:
         pytest.skip("needs root and setpriv to drop to an ordinary user")
-    result = subprocess.run(
-        [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(INSTALL)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/",
-    )
+    # The script comes on stdin, opened here as root: the clone may sit where the ordinary
+    # user cannot enter (under /root, in a mktemp -d folder), and the refusal must still be
+    # the script's own "run as root", not bash failing to open it.
+    with INSTALL.open("rb") as script:
+        result = subprocess.run(
+            [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-s"],
+            stdin=script,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+        )
     assert result.returncode == 1
     assert "run as root" in result.stderr
 
@@ -258,8 +263,13 @@ def test_install_then_uninstall_in_a_throwaway_root(staged: Path) -> None:
     # a second run upgrades in place and keeps what the user changed
     config.write_text('[audio]\ncapture = "plughw:CARD=seeed2micvoicec,DEV=0"\n')
     key.write_text("fake-test-not-a-real-key\n")
+    # A key someone loosened (group-readable, group voice-device) is locked down again.
+    key.chmod(0o644)
+    os.chown(key, 0, gid)
     again = run(INSTALL, "--root", str(root), env=install_env(root))
     assert again.returncode == 0, again.stdout + again.stderr
+    st = key.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o600, 0, 0)
     assert "keeping /etc/voice-device/config.toml" in again.stdout
     assert "seeed2micvoicec" in config.read_text()
     assert key.read_text() == "fake-test-not-a-real-key\n"

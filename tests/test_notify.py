@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from notify_listener import NotifyListener
 
-from device.notify import Notifier, notify_address, status_text, watchdog_interval
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import MuteChanged, Notice, StatusChanged
+from device.sdnotify import Notifier, notify_address, status_text, watchdog_interval
 from device.session import RealtimeSession
 
 # WatchdogSec=0.4s → a ping is due every 0.2 s.
@@ -172,7 +172,7 @@ def test_an_unreachable_socket_never_raises_and_warns_once(
     tmp_path: os.PathLike[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     n = Notifier({"NOTIFY_SOCKET": os.path.join(tmp_path, "gone.sock")})
-    with caplog.at_level(logging.DEBUG, logger="device.notify"):
+    with caplog.at_level(logging.DEBUG, logger="device.sdnotify"):
         assert not n.ready()
         assert not n.status("connected, mic live")
         assert not n.watchdog()
@@ -240,7 +240,7 @@ async def test_a_health_check_that_raises_counts_as_unhealthy(
     def broken() -> bool:
         raise RuntimeError("thread registry gone")
 
-    with caplog.at_level(logging.ERROR, logger="device.notify"):
+    with caplog.at_level(logging.ERROR, logger="device.sdnotify"):
         async with running(asyncio.create_task(n.watchdog_loop(broken))):
             await asyncio.sleep(4 * PERIOD)
     n.status("probe")

@@ -247,9 +247,10 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from device.commands import CommandTable
 from device.control import ControlServer, request
-from device.notify import Notifier
 from device.realtime.models import OpenAIRealtimeModel
+from device.sdnotify import Notifier
 from device.session import RealtimeSession
 
 cert, key, sock_dir = sys.argv[1:4]
@@ -306,7 +307,7 @@ async def network():
     # the kiosk control socket (AF_UNIX) with a real session
     session = RealtimeSession(OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"))
     path = os.path.join(sock_dir, "run", "control.sock")
-    control = ControlServer(session, path, mode=0o660)
+    control = ControlServer(CommandTable(session), path, mode=0o660)
     await control.start()
     out["control_status"] = await asyncio.to_thread(request, path, {"cmd": "status"})
     await control.close()

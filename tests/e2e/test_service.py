@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 import wave
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from service_harness import TOKEN, Service, appends, running_service, until
+from service_harness import TOKEN, Service, appends, running_service
+from waiting import until
 
 from device.audio.pulse import PrivatePulse
+from device.control import IDLE_TIMEOUT_S
 from device.data import DIR as DATA_DIR
 from device.simulator import Simulator
 
@@ -176,6 +179,10 @@ async def test_sigterm_mid_response_exits_cleanly(service: Service, sim: Simulat
     # The model was told goodbye properly: a normal close, not a dropped connection.
     await until(lambda: len(sim.close_codes) >= 1, what="the simulator saw the close")
     assert sim.close_codes[-1] == 1000
+    # A `subscribe` client was attached (the harness's): a clean shutdown logs no error.
+    log = service.output()
+    assert not [ln for ln in log.splitlines() if ln.startswith("ERROR")], log[-3000:]
+    assert "Traceback" not in log and "CancelledError" not in log
 
 
 async def test_half_duplex_mutes_the_mic_while_the_speaker_plays(
@@ -201,3 +208,53 @@ async def test_half_duplex_mutes_the_mic_while_the_speaker_plays(
         after = appends(sim)
         await asyncio.sleep(0.6)
         assert appends(sim) - after >= 15, "the mic did not come back after the reply"
+
+
+async def test_sighup_rereads_the_config_and_never_kills_the_service(
+    service: Service, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    text = config.read_text()
+    assert 'log_level = "debug"' in text
+    reloads = len(service.notify.values("RELOADING"))
+    # 1. a good file: the log level changes, the service keeps running
+    config.write_text(text.replace('log_level = "debug"', 'log_level = "warning"'))
+    service.proc.send_signal(signal.SIGHUP)
+    await until(lambda: len(service.notify.values("RELOADING")) > reloads, 5, "RELOADING=1")
+    await until(lambda: "configuration read again" in service.output(), 5, "reload logged")
+    assert service.proc.poll() is None, "SIGHUP killed the service"
+    assert (await service.cmd("status"))["ok"]
+    quiet_from = len(service.output())
+    assert (await service.cmd("mute"))["ok"] and (await service.cmd("unmute"))["ok"]
+    assert (await service.cmd("connect"))["ok"]
+    assert (await service.cmd("disconnect"))["ok"]
+    chatter = [
+        ln for ln in service.output()[quiet_from:].splitlines() if ln.startswith(("DEBUG", "INFO"))
+    ]
+    assert not chatter, f"log level not applied: {chatter[:3]}"
+    # 2. a broken file: said loudly, the running configuration kept, still serving
+    config.write_text(text + "[audio]\nrate = 1\n")
+    service.proc.send_signal(signal.SIGHUP)
+    await until(lambda: "keeping the running configuration" in service.output(), 5, "refused")
+    assert service.proc.poll() is None
+    assert (await service.cmd("status"))["ok"]
+    assert os.path.exists(service.socket)
+
+
+async def test_200_idle_control_clients_cannot_lock_out_a_fresh_status(service: Service) -> None:
+    idle = []
+    try:
+        for _ in range(200):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(service.socket))
+            idle.append(sock)
+        before = service.rss_mb()
+        started = time.monotonic()
+        reply = await service.cmd("status")
+        assert reply["ok"], reply
+        assert time.monotonic() - started < IDLE_TIMEOUT_S + 2
+        assert service.rss_mb() - before < 40
+        assert service.proc.poll() is None
+    finally:
+        for sock in idle:
+            sock.close()

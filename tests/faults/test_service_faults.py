@@ -5,12 +5,20 @@ sees, that the service keeps running, and (in the harness) that no secret reache
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
 import subprocess
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from service_harness import CLI, TOKEN, appends, running_service, until
+from service_harness import CLI, TOKEN, appends, running_service
+from waiting import until
 
 from device.audio.pulse import PrivatePulse
 from device.simulator import Simulator
@@ -106,3 +114,63 @@ def test_gpio_pin_taken_twice_is_a_config_error_naming_the_pin(tmp_path: Path) -
     )
     assert proc.returncode == 2
     assert "pin 22" in proc.stderr and "leds.status" in proc.stderr
+
+
+class SilentResolver:
+    """A DNS server on loopback that takes every query and never answers: a hung lookup."""
+
+    def __init__(self, host: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 53))
+        self.sock.settimeout(0.2)
+        self.queries = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                self.sock.recvfrom(4096)
+                self.queries += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+async def test_sigterm_while_a_dns_lookup_hangs_exits_within_5_s(
+    pulse: PrivatePulse, sim: Simulator, tmp_path: Path
+) -> None:
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        pytest.skip("needs root and unshare to give the service its own resolv.conf")
+    host = "127.0.0.77"
+    resolver = SilentResolver(host)
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(f"nameserver {host}\noptions timeout:30 attempts:1\n")
+    # The real glibc resolver, in a private mount namespace that sees our resolv.conf.
+    wrap = [unshare, "--mount", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"']
+    wrap.append(str(resolv))
+    try:
+        async with running_service(
+            pulse,
+            sim,
+            tmp_path,
+            model_url="wss://vd-hang-test.example/v1/realtime",
+            extra="autoconnect = true\n",
+            wrap=wrap,
+        ) as service:
+            await until(lambda: resolver.queries > 0, 10, "the service's lookup is hanging")
+            assert (await service.cmd("status"))["status"] == "connecting"
+            t0 = time.monotonic()
+            service.proc.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(service.proc.wait, 10)
+            elapsed = time.monotonic() - t0
+            assert code == 0, service.output()[-3000:]
+            assert elapsed < 5.0, f"exit took {elapsed:.1f} s (TimeoutStopSec=10 would SIGKILL)"
+            assert service.notify.values("STOPPING")
+            assert not os.path.exists(service.socket)
+    finally:
+        resolver.close()

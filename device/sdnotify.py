@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 
 __all__ = ["Notifier", "notify_address", "status_text", "watchdog_interval"]
 
-log = logging.getLogger("device.notify")
+log = logging.getLogger("device.sdnotify")
 
 
 def notify_address(environ: Mapping[str, str] | None = None) -> str | bytes | None:
