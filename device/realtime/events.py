@@ -118,8 +118,25 @@ class SessionCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionEcho:
+    """What the server says it configured; a ``None`` field was not reported."""
+
+    #: ``session.type`` (OpenAI GA: ``"realtime"``).
+    session_type: str | None = None
+    #: The turn detection type, ``"none"`` when the server echoes ``null``.
+    turn_detection: str | None = None
+    voice: str | None = None
+    #: e.g. ``"audio/pcm"``.
+    input_format: str | None = None
+    output_format: str | None = None
+    sample_rate: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SessionUpdated:
     session_id: str
+    #: What the server confirmed, when the codec decoded it.
+    echo: SessionEcho | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +182,9 @@ class ResponseCreated:
 class ResponseDone:
     response_id: str
     status: str = "completed"
+    #: ``status_details.error`` of a failed response, when the server gave one.
+    error_message: str = ""
+    error_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,86 @@
+"""Getting a usable credential, and the one mapping from a failed connect to a status.
+
+Both :meth:`RealtimeSession.connect` and the reconnect loop judge a failed attempt here, so
+the same failure always yields the same notice and the same decision: retry or give up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .realtime.credentials import Credential, parse_credential
+from .realtime.errors import (
+    AuthError,
+    ConnectError,
+    CredentialError,
+    CredentialSourceError,
+    SessionRejected,
+    VoiceDeviceError,
+)
+
+CredentialInput = Credential | Mapping[str, Any]
+CredentialProvider = Callable[[], Awaitable[CredentialInput]]
+
+#: Refresh a credential before (re)connecting when it expires within this many seconds.
+REFRESH_MARGIN_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """How a failed connect attempt is reported: notice code, the error, retry or give up."""
+
+    code: str
+    error: Exception
+    retry: bool
+
+
+def verdict(exc: Exception, provider: str) -> Verdict:
+    """Judge a failed (re)connect attempt."""
+    if isinstance(exc, CredentialSourceError):
+        return Verdict("credential", exc, True)  # the backend is down (or lagging) for now
+    if isinstance(exc, AuthError):
+        return Verdict("auth", exc, False)
+    if isinstance(exc, CredentialError):
+        return Verdict("credential", exc, False)  # missing key, expired, nothing renews it
+    if isinstance(exc, SessionRejected):
+        return Verdict("session", exc, False)
+    if isinstance(exc, ConnectError):
+        return Verdict("network", exc, True)
+    if isinstance(exc, VoiceDeviceError):  # e.g. a credential URL that is not allowed
+        return Verdict("network", exc, False)
+    error = ConnectError(f"{provider}: connect failed ({type(exc).__name__})")
+    return Verdict("network", error, True)
+
+
+async def usable_credential(
+    current: Credential | None, provider: CredentialProvider | None, *, force: bool
+) -> Credential:
+    """``current`` if it stays valid a while, else a fresh one from ``provider``.
+
+    A credential the source hands out already expired is a source failure (retried with
+    backoff: the backend may catch up), unlike a stored credential nothing can renew.
+    """
+    cred = current
+    stale = cred is None or cred.expires_within(REFRESH_MARGIN_S)
+    if provider is not None and (force or stale):
+        try:
+            cred = parse_credential(await provider())
+        except CredentialError:
+            raise
+        except Exception as exc:  # a provider of ours raises CredentialError; others may not
+            what = type(exc).__name__
+            raise CredentialSourceError(f"could not get a credential: {what}") from None
+        if cred.expired():
+            raise CredentialSourceError(
+                "the credential source returned a credential that expired at "
+                f"{cred.expires_at.isoformat()}"
+            )
+    if cred is None:
+        raise CredentialError("no credential: pass one to connect() or configure a source")
+    if cred.expired():
+        raise CredentialError(
+            f"credential expired at {cred.expires_at.isoformat()} and no source can renew it"
+        )
+    return cred

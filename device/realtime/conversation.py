@@ -1,0 +1,390 @@
+"""The conversation core: a sans-I/O state machine between the user, the model and the speaker.
+
+Feed it decoded server events (:meth:`Conversation.receive`) and user intents (``send_audio``,
+``mute``, ``begin_turn``, ``send_message``, ``interrupted``, ``tool_result`` ...); each call
+returns the outputs, in order: client events to send, notices to publish, and effects
+(:mod:`device.realtime.effects`) for the driver to perform. It owns response tracking,
+barge-in and the truncate figure, mute gating, unconfirmed messages, speaking state and tool
+bookkeeping. It never touches a socket, a clock or a speaker, so it is tested by plain calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .effects import (
+    Configured,
+    Output,
+    Play,
+    PurgeAudio,
+    RunTool,
+    SessionExpired,
+    SetupFailed,
+    StopPlayback,
+    Throttle,
+    WatchPlayback,
+    clean_text,
+)
+from .events import (
+    AppendAudio,
+    AudioDelta,
+    CancelResponse,
+    ClearAudio,
+    CommitAudio,
+    CreateResponse,
+    InputTranscript,
+    ResponseCreated,
+    ResponseDone,
+    SendToolOutput,
+    SendUserText,
+    ServerError,
+    ServerEvent,
+    SessionConfig,
+    SessionUpdated,
+    SpeechStarted,
+    TextDone,
+    ToolCall,
+    ToolCallStarted,
+    TranscriptDone,
+    TruncateItem,
+    UpdateSession,
+    UserTextAdded,
+)
+from .notices import ErrorNotice, MuteChanged, SpeakingChanged, TextNotice, TranscriptNotice
+from .setup import check_echo
+
+log = logging.getLogger("device.conversation")
+
+DropReason = Literal["muted", "offline", "push_to_talk"]
+Phase = Literal["idle", "configuring", "live"]
+
+#: Ids remembered per map (items heard, tool names, interrupted responses): oldest forgotten.
+MAX_IDS = 256
+#: Tool calls that may run at once; more are answered with an error output at once.
+MAX_CALLS_IN_FLIGHT = 32
+#: Push-to-talk turns shorter than this are not committed (the server refuses < 100 ms).
+MIN_TURN_MS = 100.0
+#: Cancel errors that only mean "nothing was playing": not worth telling anyone.
+BENIGN_CANCEL_CODES = frozenset({"response_cancel_not_active"})
+
+
+class _Recent(OrderedDict[str, float]):
+    """An insertion-ordered map that forgets its oldest keys beyond :data:`MAX_IDS`."""
+
+    def put(self, key: str, value: float) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > MAX_IDS:
+            self.popitem(last=False)
+
+
+@dataclass
+class _Batch:
+    """The tool calls of one response: one ``response.create`` once all are answered."""
+
+    pending: set[str] = field(default_factory=set)
+    done: bool = False
+    reply: bool = True
+
+
+class Conversation:
+    """One conversation's protocol state; see the module docstring.
+
+    :param config: sent as ``session.update`` by :meth:`start`.
+    :param cancel_on_barge_in: send ``response.cancel`` when the user talks over an active
+        response (providers that do not cancel on their own under server VAD, e.g. xAI).
+    :param session_type: the ``session.type`` the server must confirm, if it reports one.
+    :param provider: named in error texts.
+    """
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        cancel_on_barge_in: bool = False,
+        session_type: str | None = "realtime",
+        provider: str = "model",
+    ) -> None:
+        self.config = config
+        self.cancel_on_barge_in = cancel_on_barge_in
+        self.session_type = session_type
+        self.provider = provider
+        self.phase: Phase = "idle"
+        self.muted = False
+        self.speaking = False
+        self.talking = False
+        #: The response between ``response.created`` and ``response.done``.
+        self.response_id: str | None = None
+        self._turn_ms = 0.0
+        self._unconfirmed: set[str] = set()
+        self._received_ms = _Recent()
+        self._interrupted = _Recent()
+        self._tool_names: OrderedDict[str, str] = OrderedDict()
+        self._batches: dict[str, _Batch] = {}
+        self._call_batch: dict[str, str] = {}
+        self._errors = Throttle()
+
+    # ------------------------------------------------------------------ connection life
+
+    def start(self) -> UpdateSession:
+        """A new connection: per-server-session state is reset; returns its configuration."""
+        self._forget_session()
+        self.phase = "configuring"
+        return UpdateSession(self.config)
+
+    def connection_lost(self, *, report: bool = True) -> list[Output]:
+        """The connection is gone. With ``report``, texts it never confirmed are reported (a
+        new connection is a new conversation, so they are not replayed)."""
+        self.phase = "idle"
+        self.response_id = None
+        self.talking = False
+        out: list[Output] = self._set_speaking(False)
+        lost = len(self._unconfirmed)
+        self._unconfirmed.clear()
+        if lost and report:
+            out.append(
+                ErrorNotice(
+                    "network",
+                    f"{lost} message(s) from send_message were not confirmed by the model "
+                    "before the connection closed; send them again",
+                )
+            )
+        return out
+
+    def forget(self) -> None:
+        """Drop everything remembered about the conversation (the next one starts fresh)."""
+        self._forget_session()
+
+    def _forget_session(self) -> None:
+        self._received_ms.clear()
+        self._interrupted.clear()
+        self._tool_names.clear()
+        self._batches.clear()
+        self._call_batch.clear()
+        self._unconfirmed.clear()
+        self.response_id = None
+        self.talking = False
+
+    @property
+    def unconfirmed(self) -> int:
+        """How many sent messages the server has not confirmed yet."""
+        return len(self._unconfirmed)
+
+    # ------------------------------------------------------------------ user intents
+
+    def send_audio(self, pcm: bytes) -> AppendAudio | DropReason:
+        """One microphone frame: the event to send, or why it is dropped (never kept)."""
+        if self.muted:
+            return "muted"
+        if self.phase != "live":
+            return "offline"
+        if self.config.turn_detection is None and not self.talking:
+            return "push_to_talk"
+        self._turn_ms += len(pcm) / (self.config.sample_rate * 2 / 1000)
+        return AppendAudio(pcm)
+
+    def mute(self) -> list[Output]:
+        """Stop sending microphone audio at once: queued frames are discarded too."""
+        if self.muted:
+            return []
+        self.muted = True
+        return [PurgeAudio(), MuteChanged(True)]
+
+    def unmute(self) -> list[Output]:
+        if not self.muted:
+            return []
+        self.muted = False
+        return [MuteChanged(False)]
+
+    def send_message(self, text: str) -> list[Output]:
+        """A user text message and the request for a reply; confirmed later by the server."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("send_message: text must be a non-empty string")
+        item_id = f"msg_{secrets.token_hex(8)}"
+        if len(self._unconfirmed) < MAX_IDS:
+            self._unconfirmed.add(item_id)
+        return [SendUserText(text, item_id), CreateResponse()]
+
+    def begin_turn(self) -> list[Output]:
+        """Talk button pressed: stop the model (cancel + silence), start a fresh input."""
+        if self.phase != "live":
+            return []
+        self.talking = True
+        self._turn_ms = 0.0
+        out = self._barge_in(cancel=False)
+        if self.response_id is not None:
+            out.append(CancelResponse())
+        out.append(ClearAudio())
+        return out
+
+    def end_turn(self) -> list[Output]:
+        """Talk button released: commit what was said and ask for the reply."""
+        was_talking, self.talking = self.talking, False
+        if not was_talking or self.phase != "live":
+            return []
+        if self._turn_ms < MIN_TURN_MS:
+            log.info(
+                "push-to-talk turn of %.0f ms is too short to answer: not committed",
+                self._turn_ms,
+            )
+            return []
+        return [CommitAudio(), CreateResponse()]
+
+    def interrupted(self, item_id: str | None, heard_ms: float = 0.0) -> list[Output]:
+        """The speaker was silenced (after :class:`StopPlayback`); ``heard_ms`` of ``item_id``
+        had been played. The truncate carries that, never more than the model sent."""
+        out = self._set_speaking(False)
+        if item_id is not None and self.phase == "live":
+            received = int(self._received_ms.get(item_id, 0.0))
+            out.append(TruncateItem(item_id, max(0, min(int(heard_ms), received))))
+        return out
+
+    def playback_finished(self) -> list[Output]:
+        """The speaker went silent after a finished response (see :class:`WatchPlayback`)."""
+        return self._set_speaking(False) if self.response_id is None else []
+
+    def tool_result(self, call_id: str, output: str) -> list[Output]:
+        """A tool call's output; the reply is asked for once its response's batch is answered."""
+        key = self._call_batch.pop(call_id, None)
+        if key is None or self.phase != "live":
+            return []  # a call of an earlier connection: that conversation is gone
+        out: list[Output] = [SendToolOutput(call_id, output)]
+        batch = self._batches.get(key)
+        if batch is not None:
+            batch.pending.discard(call_id)
+            out += self._close_batch(key, batch)
+        return out
+
+    # ------------------------------------------------------------------ server events
+
+    def receive(self, event: ServerEvent) -> list[Output]:
+        """One decoded server event."""
+        match event:
+            case AudioDelta():
+                return self._audio(event)
+            case SpeechStarted():
+                return self._barge_in(cancel=self.cancel_on_barge_in)
+            case ResponseCreated(response_id):
+                self.response_id = response_id
+            case ResponseDone():
+                return self._response_done(event)
+            case TranscriptDone(_, text) if text:
+                return [TranscriptNotice("assistant", text)]
+            case InputTranscript(_, text) if text:
+                return [TranscriptNotice("user", text)]
+            case TextDone(_, text) if text:
+                return [TextNotice(text)]
+            case ToolCallStarted(_, call_id, name):
+                self._tool_names[call_id] = name
+                while len(self._tool_names) > MAX_IDS:
+                    self._tool_names.popitem(last=False)
+            case ToolCall(call_id, name, arguments):
+                name = name or self._tool_names.pop(call_id, None)
+                return self._tool_call(call_id, name, arguments)
+            case UserTextAdded(item_id):
+                self._unconfirmed.discard(item_id)
+            case SessionUpdated():
+                return self._session_updated(event)
+            case ServerError():
+                return self._server_error(event)
+        return []
+
+    def _audio(self, event: AudioDelta) -> list[Output]:
+        if event.response_id in self._interrupted:
+            return []
+        ms = len(event.pcm) / (self.config.sample_rate * 2 / 1000)
+        self._received_ms.put(event.item_id, self._received_ms.get(event.item_id, 0.0) + ms)
+        return [*self._set_speaking(True), Play(event.item_id, event.pcm)]
+
+    def _barge_in(self, *, cancel: bool) -> list[Output]:
+        out: list[Output] = []
+        if self.response_id is not None:
+            self._interrupted.put(self.response_id, 0.0)
+            if cancel:
+                out.append(CancelResponse())
+        out.insert(0, StopPlayback())
+        return out
+
+    def _response_done(self, event: ResponseDone) -> list[Output]:
+        if self.response_id == event.response_id:
+            self.response_id = None
+        out: list[Output] = [WatchPlayback()] if self.speaking else []
+        if event.status == "failed":
+            why = event.error_message or ""
+            if event.error_code:
+                why = f"{event.error_code}: {why}" if why else event.error_code
+            text = "the model's response failed" + (f": {clean_text(why)}" if why else "")
+            out += self._error("server", text)
+        batch = self._batches.get(event.response_id)
+        if batch is not None:
+            batch.done = True
+            batch.reply = event.status not in ("cancelled", "failed")
+            out += self._close_batch(event.response_id, batch)
+        return out
+
+    def _tool_call(self, call_id: str, name: str | None, arguments: str) -> list[Output]:
+        if len(self._call_batch) >= MAX_CALLS_IN_FLIGHT or call_id in self._call_batch:
+            log.warning("refused a tool call: %d calls already running", len(self._call_batch))
+            return [SendToolOutput(call_id, '{"error": "too many tool calls at once"}')]
+        key = self.response_id or ""
+        batch = self._batches.setdefault(key, _Batch(done=not key))
+        batch.pending.add(call_id)
+        self._call_batch[call_id] = key
+        return [RunTool(call_id, name, arguments)]
+
+    def _close_batch(self, key: str, batch: _Batch) -> list[Output]:
+        if not batch.done or batch.pending:
+            return []
+        del self._batches[key]
+        return [CreateResponse()] if batch.reply else []
+
+    def _session_updated(self, event: SessionUpdated) -> list[Output]:
+        if self.phase != "configuring":
+            return []
+        problem, warnings = check_echo(self.config, event.echo, self.session_type)
+        if problem:
+            return [SetupFailed(f"{self.provider} confirmed a different session: {problem}", True)]
+        self.phase = "live"
+        notices: list[Output] = [ErrorNotice("session", clean_text(w)) for w in warnings]
+        return [*notices, Configured()]
+
+    def _server_error(self, event: ServerError) -> list[Output]:
+        what = (
+            f"{event.type}: {event.message}"
+            if event.code is None
+            else (f"{event.code}: {event.message}")
+        )
+        what = clean_text(what)
+        if self.phase == "configuring":
+            # A refused configuration cannot succeed on retry; anything else (a server
+            # error, a rate limit) is a failed attempt like a network error.
+            if event.type == "invalid_request_error":
+                msg = f"{self.provider} refused the session configuration: {what}"
+                return [SetupFailed(msg, True)]
+            return [SetupFailed(f"{self.provider}: the session setup failed: {what}", False)]
+        if event.code == "session_expired":
+            log.info("the model ended the session (60-minute limit); renewing")
+            return [SessionExpired()]
+        if event.code in BENIGN_CANCEL_CODES or _no_active_response(event):
+            return []
+        return self._error("server", what)
+
+    def _error(self, code: str, text: str) -> list[Output]:
+        shown = self._errors.admit(f"{code}\0{text}")
+        return [] if shown is None else [ErrorNotice(code, shown.split("\0", 1)[1])]
+
+    def _set_speaking(self, speaking: bool) -> list[Output]:
+        if speaking == self.speaking:
+            return []
+        self.speaking = speaking
+        return [SpeakingChanged(speaking)]
+
+
+def _no_active_response(event: ServerError) -> bool:
+    """xAI answers a cancel with nothing to cancel in words, not a code."""
+    text = event.message.lower()
+    return "cancel" in text and "no active response" in text
