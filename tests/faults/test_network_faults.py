@@ -151,6 +151,28 @@ async def test_expired_explicit_credential_is_refused_clearly(sim: Simulator) ->
     assert sim.connections == 0
 
 
+async def test_an_already_expired_credential_from_the_source_is_retried_not_fatal(
+    sim: Simulator,
+) -> None:
+    issued: list[Credential] = []
+
+    async def lagging() -> Credential:
+        cred = fresh(minutes=-1 if len(issued) < 2 else 30)  # the backend hands out stale ones
+        issued.append(cred)
+        return cred
+
+    session = make_session(sim, lagging)
+    watch = Recorder(session)
+    session._credential = None
+    await session.connect()  # auto_reconnect: retried with backoff, not closed for good
+    await until(lambda: session.status == "connected", timeout=10)
+    assert len(issued) == 3
+    stale = [e for e in watch.errors() if e.code == "credential"]
+    assert stale and "expired" in stale[0].message
+    assert "closed" not in watch.statuses()
+    await session.disconnect()
+
+
 async def test_credential_source_down_keeps_retrying_then_heals(sim: Simulator) -> None:
     calls = 0
 
