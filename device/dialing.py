@@ -36,20 +36,22 @@ class Verdict:
     retry: bool
 
 
+#: What each failure means, most specific first: (kind, notice code, worth retrying).
+_JUDGEMENTS: tuple[tuple[type[Exception], str, bool], ...] = (
+    (CredentialSourceError, "credential", True),  # the backend is down (or lagging) for now
+    (AuthError, "auth", False),
+    (CredentialError, "credential", False),  # missing key, expired, nothing renews it
+    (SessionRejected, "session", False),
+    (ConnectError, "network", True),
+    (VoiceDeviceError, "network", False),  # e.g. a credential URL that is not allowed
+)
+
+
 def verdict(exc: Exception, provider: str) -> Verdict:
-    """Judge a failed (re)connect attempt."""
-    if isinstance(exc, CredentialSourceError):
-        return Verdict("credential", exc, True)  # the backend is down (or lagging) for now
-    if isinstance(exc, AuthError):
-        return Verdict("auth", exc, False)
-    if isinstance(exc, CredentialError):
-        return Verdict("credential", exc, False)  # missing key, expired, nothing renews it
-    if isinstance(exc, SessionRejected):
-        return Verdict("session", exc, False)
-    if isinstance(exc, ConnectError):
-        return Verdict("network", exc, True)
-    if isinstance(exc, VoiceDeviceError):  # e.g. a credential URL that is not allowed
-        return Verdict("network", exc, False)
+    """Judge a failed (re)connect attempt; an unexpected exception is a network failure."""
+    for kind, code, retry in _JUDGEMENTS:
+        if isinstance(exc, kind):
+            return Verdict(code, exc, retry)
     error = ConnectError(f"{provider}: connect failed ({type(exc).__name__})")
     return Verdict("network", error, True)
 

@@ -440,3 +440,12 @@ def test_clean_text_escapes_every_control_character() -> None:
 
 def test_session_expired_asks_for_a_renewal_not_an_error() -> None:
     assert live().receive(ServerError("60 minutes", "session_expired")) == [SessionExpired()]
+
+
+def test_responses_that_never_finish_do_not_pile_up_tool_batches() -> None:
+    conv = live()
+    for i in range(5_000):
+        conv.receive(ResponseCreated(f"r{i}"))
+        conv.receive(ToolCall(f"c{i}", "x", "{}"))
+        assert conv.tool_result(f"c{i}", "{}") == [SendToolOutput(f"c{i}", "{}")]
+    assert len(conv._tools._batches) <= 64 and len(conv._tools) == 0

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
+from .batches import ToolBatches
 from .effects import (
     Configured,
     Output,
@@ -64,8 +65,6 @@ Phase = Literal["idle", "configuring", "live"]
 
 #: Ids remembered per map (items heard, tool names, interrupted responses): oldest forgotten.
 MAX_IDS = 256
-#: Tool calls that may run at once; more are answered with an error output at once.
-MAX_CALLS_IN_FLIGHT = 32
 #: Push-to-talk turns shorter than this are not committed (the server refuses < 100 ms).
 MIN_TURN_MS = 100.0
 #: Cancel errors that only mean "nothing was playing": not worth telling anyone.
@@ -80,15 +79,6 @@ class _Recent(OrderedDict[str, float]):
         self.move_to_end(key)
         while len(self) > MAX_IDS:
             self.popitem(last=False)
-
-
-@dataclass
-class _Batch:
-    """The tool calls of one response: one ``response.create`` once all are answered."""
-
-    pending: set[str] = field(default_factory=set)
-    done: bool = False
-    reply: bool = True
 
 
 class Conversation:
@@ -124,9 +114,9 @@ class Conversation:
         self._received_ms = _Recent()
         self._interrupted = _Recent()
         self._tool_names: OrderedDict[str, str] = OrderedDict()
-        self._batches: dict[str, _Batch] = {}
-        self._call_batch: dict[str, str] = {}
+        self._tools = ToolBatches()
         self._errors = Throttle()
+        self._handlers = self._event_handlers()
 
     # ------------------------------------------------------------------ connection life
 
@@ -163,8 +153,7 @@ class Conversation:
         self._received_ms.clear()
         self._interrupted.clear()
         self._tool_names.clear()
-        self._batches.clear()
-        self._call_batch.clear()
+        self._tools.clear()
         self._unconfirmed.clear()
         self.response_id = None
         self.talking = False
@@ -249,48 +238,50 @@ class Conversation:
 
     def tool_result(self, call_id: str, output: str) -> list[Output]:
         """A tool call's output; the reply is asked for once its response's batch is answered."""
-        key = self._call_batch.pop(call_id, None)
-        if key is None or self.phase != "live":
+        known, reply = self._tools.answered(call_id)
+        if not known or self.phase != "live":
             return []  # a call of an earlier connection: that conversation is gone
-        out: list[Output] = [SendToolOutput(call_id, output)]
-        batch = self._batches.get(key)
-        if batch is not None:
-            batch.pending.discard(call_id)
-            out += self._close_batch(key, batch)
-        return out
+        return [SendToolOutput(call_id, output), *([CreateResponse()] if reply else [])]
 
     # ------------------------------------------------------------------ server events
 
     def receive(self, event: ServerEvent) -> list[Output]:
         """One decoded server event."""
-        match event:
-            case AudioDelta():
-                return self._audio(event)
-            case SpeechStarted():
-                return self._barge_in(cancel=self.cancel_on_barge_in)
-            case ResponseCreated(response_id):
-                self.response_id = response_id
-            case ResponseDone():
-                return self._response_done(event)
-            case TranscriptDone(_, text) if text:
-                return [TranscriptNotice("assistant", text)]
-            case InputTranscript(_, text) if text:
-                return [TranscriptNotice("user", text)]
-            case TextDone(_, text) if text:
-                return [TextNotice(text)]
-            case ToolCallStarted(_, call_id, name):
-                self._tool_names[call_id] = name
-                while len(self._tool_names) > MAX_IDS:
-                    self._tool_names.popitem(last=False)
-            case ToolCall(call_id, name, arguments):
-                name = name or self._tool_names.pop(call_id, None)
-                return self._tool_call(call_id, name, arguments)
-            case UserTextAdded(item_id):
-                self._unconfirmed.discard(item_id)
-            case SessionUpdated():
-                return self._session_updated(event)
-            case ServerError():
-                return self._server_error(event)
+        handler = self._handlers.get(type(event))
+        return handler(event) if handler is not None else []
+
+    def _event_handlers(self) -> dict[type, Callable[[Any], list[Output]]]:
+        return {
+            AudioDelta: self._audio,
+            SpeechStarted: lambda _: self._barge_in(cancel=self.cancel_on_barge_in),
+            ResponseCreated: self._response_created,
+            ResponseDone: self._response_done,
+            TranscriptDone: lambda e: _notice(
+                e.transcript, TranscriptNotice("assistant", e.transcript)
+            ),
+            InputTranscript: lambda e: _notice(
+                e.transcript, TranscriptNotice("user", e.transcript)
+            ),
+            TextDone: lambda e: _notice(e.text, TextNotice(e.text)),
+            ToolCallStarted: self._tool_started,
+            ToolCall: self._tool_call,
+            UserTextAdded: self._confirmed,
+            SessionUpdated: self._session_updated,
+            ServerError: self._server_error,
+        }
+
+    def _response_created(self, event: ResponseCreated) -> list[Output]:
+        self.response_id = event.response_id
+        return []
+
+    def _confirmed(self, event: UserTextAdded) -> list[Output]:
+        self._unconfirmed.discard(event.item_id)
+        return []
+
+    def _tool_started(self, event: ToolCallStarted) -> list[Output]:
+        self._tool_names[event.call_id] = event.name
+        while len(self._tool_names) > MAX_IDS:
+            self._tool_names.popitem(last=False)
         return []
 
     def _audio(self, event: AudioDelta) -> list[Output]:
@@ -319,28 +310,18 @@ class Conversation:
                 why = f"{event.error_code}: {why}" if why else event.error_code
             text = "the model's response failed" + (f": {clean_text(why)}" if why else "")
             out += self._error("server", text)
-        batch = self._batches.get(event.response_id)
-        if batch is not None:
-            batch.done = True
-            batch.reply = event.status not in ("cancelled", "failed")
-            out += self._close_batch(event.response_id, batch)
+        reply = event.status not in ("cancelled", "failed")
+        if self._tools.response_done(event.response_id, reply=reply):
+            out.append(CreateResponse())
         return out
 
-    def _tool_call(self, call_id: str, name: str | None, arguments: str) -> list[Output]:
-        if len(self._call_batch) >= MAX_CALLS_IN_FLIGHT or call_id in self._call_batch:
-            log.warning("refused a tool call: %d calls already running", len(self._call_batch))
+    def _tool_call(self, event: ToolCall) -> list[Output]:
+        call_id, arguments = event.call_id, event.arguments
+        name = event.name or self._tool_names.pop(call_id, None)
+        if not self._tools.add(call_id, self.response_id):
+            log.warning("refused a tool call: %d calls already running", len(self._tools))
             return [SendToolOutput(call_id, '{"error": "too many tool calls at once"}')]
-        key = self.response_id or ""
-        batch = self._batches.setdefault(key, _Batch(done=not key))
-        batch.pending.add(call_id)
-        self._call_batch[call_id] = key
         return [RunTool(call_id, name, arguments)]
-
-    def _close_batch(self, key: str, batch: _Batch) -> list[Output]:
-        if not batch.done or batch.pending:
-            return []
-        del self._batches[key]
-        return [CreateResponse()] if batch.reply else []
 
     def _session_updated(self, event: SessionUpdated) -> list[Output]:
         if self.phase != "configuring":
@@ -382,6 +363,11 @@ class Conversation:
             return []
         self.speaking = speaking
         return [SpeakingChanged(speaking)]
+
+
+def _notice(text: str, notice: Output) -> list[Output]:
+    """A transcript or text notice, unless the text is empty."""
+    return [notice] if text else []
 
 
 def _no_active_response(event: ServerError) -> bool:
