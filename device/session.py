@@ -35,6 +35,7 @@ import logging
 from typing import Any
 
 from .dialing import REFRESH_MARGIN_S, CredentialInput, CredentialProvider
+from .notifier import Listener
 from .outbox import MAX_PENDING_EVENTS
 from .realtime.conversation import Conversation
 from .realtime.effects import (
@@ -57,7 +58,7 @@ from .realtime.sink import AudioSink, NullSink
 from .realtime.status import TransportStatus
 from .realtime.tools import Tool, ToolFunc, ToolRegistry, run_tool
 from .reconnect import ReconnectPolicy, SessionStats
-from .supervisor import ConnectionSupervisor, Connector, Listener
+from .supervisor import ConnectionSupervisor, Connector
 
 __all__ = [
     "MAX_PENDING_EVENTS",

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .dialing import CredentialInput, CredentialProvider, Verdict, usable_credential, verdict
+from .notifier import Notifier
 from .outbox import Outbox
 from .realtime.codec import Codec
 from .realtime.credentials import Credential, parse_credential
@@ -28,14 +29,12 @@ from .realtime.errors import (
 )
 from .realtime.events import AudioDelta, ClientEvent, ServerEvent
 from .realtime.models import RealtimeModel
-from .realtime.notices import ErrorNotice, Notice, StatusChanged
 from .realtime.status import TransportStatus
 from .reconnect import ReconnectPolicy, SessionStats
 from .transport import Connection, ConnectionClosed, open_connection
 
 log = logging.getLogger("device.session")
 
-Listener = Callable[[Notice], None]
 Connector = Callable[[RealtimeModel, Credential], Awaitable[Connection]]
 
 
@@ -47,7 +46,7 @@ class _Closed(Exception):
     """Internal: the connection ended during setup."""
 
 
-class ConnectionSupervisor:
+class ConnectionSupervisor(Notifier):
     """Status, credential, dial, reconnect and the byte pumps; subclasses add the protocol
     through the ``_on_*`` hooks."""
 
@@ -62,6 +61,7 @@ class ConnectionSupervisor:
         connect_timeout: float,
         connector: Connector | None,
     ) -> None:
+        super().__init__()
         self.model = model
         self.credential_provider = credential_provider
         self.auto_reconnect = auto_reconnect
@@ -69,8 +69,6 @@ class ConnectionSupervisor:
         self.connect_timeout = connect_timeout
         self.stats = SessionStats()
         self._connector: Connector = connector or open_connection
-        self._status = TransportStatus.DISCONNECTED
-        self._listeners: list[Listener] = []
         self._credential: Credential | None = None
         self._ws: Connection | None = None
         self._codec: Codec = model.codec()
@@ -107,39 +105,8 @@ class ConnectionSupervisor:
     # ---------------------------------------------------------------- status and listeners
 
     @property
-    def status(self) -> TransportStatus:
-        return self._status
-
-    @property
     def max_backlog_frames(self) -> int:
         return self._outbox.max_audio
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(notice)`` for every notice; returns a function that unsubscribes."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _set_status(self, status: TransportStatus) -> None:
-        if status is self._status:
-            return
-        self._status = status
-        log.info("status: %s", status.value)
-        self._emit(StatusChanged(status))
-
-    def _error(self, code: str, message: str) -> None:
-        self._emit(ErrorNotice(code, message))
-
-    def _emit(self, notice: Notice) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(notice)
-            except Exception:
-                log.exception("a session listener failed on %r", notice)
 
     def _fail(self, judged: Verdict) -> None:
         self._error(judged.code, str(judged.error))
