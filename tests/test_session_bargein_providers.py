@@ -33,6 +33,9 @@ class HeldSink:
     def is_playing(self) -> bool:
         return self.current is not None
 
+    def played_ms(self, item_id: str) -> int:
+        return 200 if item_id == self.current else 0
+
     def interrupt(self) -> tuple[str, int] | None:
         item, self.current = self.current, None
         return None if item is None else (item, 200)
