@@ -235,12 +235,19 @@ def audio_delta(b64: str) -> str:
 )
 async def test_bad_events_are_reported_and_the_session_carries_on(sim: Simulator, raw: str) -> None:
     session = make_session(sim)
+    watch = Recorder(session)
     await session.connect()
     await sim.send_raw(raw)
     await session.send_message("still there?")
     await until(lambda: session.stats.deltas_received > 0)
     assert session.status == "connected"
     assert sim.connections == 1
+    # a bad event is reported once, as a protocol error; an unknown type is only logged, and
+    # "AAAA" + "AQ==" decodes as base64 (4 bytes of PCM), so it is played, not refused
+    reported = [e for e in watch.errors() if e.code == "protocol"]
+    expected = 0 if "brand.new.thing" in raw or "AAAAAQ==" in raw else 1
+    assert len(reported) == session.stats.protocol_errors == expected
+    assert all("\n" not in e.message and len(e.message) <= 501 for e in reported)
     await session.disconnect()
 
 
