@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := libasound2-dev libasound2-plugins alsa-utils pulseaudio pulseaudio-utils \
                 python3-venv python3-dev gcc shellcheck systemd \
-                python3-setuptools python3-wheel openssl
+                python3-setuptools python3-wheel openssl \
+                mosquitto mosquitto-clients espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps venv test lint typecheck demo bench soak install uninstall clean

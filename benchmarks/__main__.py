@@ -32,6 +32,7 @@ MODULES: list[tuple[str, dict[str, object], dict[str, object]]] = [
     ("bargein", {"rounds": 10}, {"rounds": 3}),
     ("service", {"seconds": 60.0}, {"seconds": 15.0}),
     ("service", {"seconds": 60.0, "period_ms": 40}, {"seconds": 15.0, "period_ms": 40}),
+    ("fleet", {"devices": 200, "commands": 1000}, {"devices": 50, "commands": 200}),
 ]
 
 

@@ -4,8 +4,8 @@ A thread plays gpiozero's role: it drives the mock mute button's pin low (the ed
 runs ``when_pressed`` in that thread, as it does in its own threads on a Pi), lets the contact
 bounce (``BOUNCES`` quick flips back and forth right after the edge, ending low) and waits
 until the session, owned by the event loop, reports ``muted`` changed. The time from just
-before the first edge to the ``MuteChanged`` notice is one sample; ``Controls.stats`` also
-reports the edge → loop part alone. Controls run with the shipped ``bounce_ms`` (the first edge
+before the first edge to the ``MuteChanged`` notice is one sample; ``Board.stats`` also
+reports the edge → loop part alone. The board runs with the shipped ``bounce_ms`` (the first edge
 acts, the bounce is ignored), so the thread presses like a finger: it holds the button past
 the lockout, releases (bouncing too) and waits out that lockout before the next press. Every
 press must toggle mute exactly once.
@@ -34,7 +34,7 @@ from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from benchmarks import Row
 from device.config import ButtonsSection
-from device.controls import Controls, ControlsConfig
+from device.gpio import Board, GpioConfig
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import MuteChanged, Notice
 from device.session import RealtimeSession
@@ -56,7 +56,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(
     presses: int, stream: bool = False, bounce_ms: int = BOUNCE_MS
-) -> tuple[list[float], Controls, Privacy | None]:
+) -> tuple[list[float], Board, Privacy | None]:
     """Edge → ``session.muted`` changed, in ms, for ``presses`` presses; with ``stream``, also
     what reached the wire while muted."""
     if not stream:
@@ -119,7 +119,7 @@ def _bounce(pin: MockPin, low: bool) -> None:
 
 async def _measure(
     presses: int, url: str, stream: bool, bounce_ms: int
-) -> tuple[list[float], Controls, list[tuple[int, int]]]:
+) -> tuple[list[float], Board, list[tuple[int, int]]]:
     loop = asyncio.get_running_loop()
     factory = MockFactory(pin_class=MockPWMPin)
     session = RealtimeSession(OpenAIRealtimeModel(url=url))
@@ -128,9 +128,9 @@ async def _measure(
         expires = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
         await session.connect({"kind": "token", "token": "bench", "expiresAt": expires})
         streamer = asyncio.create_task(_stream(session))
-    controls = Controls(
+    controls = Board(
         session,
-        ControlsConfig(
+        GpioConfig(
             buttons=ButtonsSection(mute_long="none", mute_double="none", bounce_ms=bounce_ms)
         ),
         loop,
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"button → mute effective over {len(samples)} presses{what}:")
     print(f"  median {median:.3f} ms   p99 {p99:.3f} ms   max {max(samples):.3f} ms")
     print(
-        f"  edge → loop (Controls.stats, {len(loop_ms)} edges): median "
+        f"  edge → loop (Board.stats, {len(loop_ms)} edges): median "
         f"{statistics.median(loop_ms):.3f} ms   p99 {percentile(loop_ms, 99):.3f} ms"
     )
     stats = controls.stats

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -70,11 +71,30 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
+MAX_REPLY = 1 << 20
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
 def _post_json(url: str, body: bytes, headers: dict[str, str], timeout: float) -> bytes:
+    """POST and read the reply, all within ``timeout`` seconds overall (a backend trickling
+    one byte per second does not reset the clock as urllib's per-read timeout does)."""
+    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    chunks: list[bytes] = []
+    size = 0
     with _OPENER.open(request, timeout=timeout) as response:
-        data: bytes = response.read(1 << 20)
-    return data
+        while size < MAX_REPLY:
+            if time.monotonic() >= deadline:
+                raise _DeadlineExceeded
+            chunk: bytes = response.read1(min(65536, MAX_REPLY - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
 
 
 async def _in_daemon_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -130,43 +150,63 @@ def make_provider(config: Config) -> Provider:
         return from_file
 
     async def from_url() -> Credential:
-        body = json.dumps(
-            {"provider": config.model.provider, "modelId": config.realtime_model().name}
-        ).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        device_token = ""
-        if source.device_token_file:
-            device_token = _read_secret_file(
-                source.device_token_file, "credential.device_token_file"
-            )
-        elif source.device_token_env:
-            device_token = os.environ.get(source.device_token_env, "").strip()
-        if device_token:
-            headers["Authorization"] = f"Bearer {device_token}"
-        where = public_url(source.url)
-        try:
-            raw = await _in_daemon_thread(_post_json, source.url, body, headers, source.timeout_s)
-        except urllib.error.HTTPError as exc:
-            # 401/403: the device token is refused, retrying will not help; the rest may pass.
-            # A redirect is refused (it would carry the device token elsewhere): fix the URL.
-            final = exc.code in (401, 403) or 300 <= exc.code < 400
-            kind = CredentialError if final else CredentialSourceError
-            note = " (redirects are not followed)" if 300 <= exc.code < 400 else ""
-            raise kind(f"credential.url: {where} answered HTTP {exc.code}{note}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise CredentialSourceError(f"credential.url: {where} unreachable ({reason})") from None
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            raise CredentialSourceError(f"credential.url: {where} did not return JSON") from None
-        if not isinstance(payload, dict) or not isinstance(payload.get("credential"), dict):
-            raise CredentialSourceError(
-                f"credential.url: {where} returned JSON without a 'credential' object"
-            )
-        try:
-            return parse_credential(payload["credential"])
-        except CredentialError as exc:
-            raise CredentialSourceError(f"credential.url: {where} returned {exc}") from None
+        return await _fetch_from_backend(config)
 
     return from_url
+
+
+def _backend_request(config: Config) -> tuple[bytes, dict[str, str]]:
+    source = config.credential
+    body = json.dumps(
+        {"provider": config.model.provider, "modelId": config.realtime_model().name}
+    ).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    device_token = ""
+    if source.device_token_file:
+        device_token = _read_secret_file(source.device_token_file, "credential.device_token_file")
+    elif source.device_token_env:
+        device_token = os.environ.get(source.device_token_env, "").strip()
+    if device_token:
+        headers["Authorization"] = f"Bearer {device_token}"
+    return body, headers
+
+
+async def _fetch_from_backend(config: Config) -> Credential:
+    """POST to the backend and parse its answer, all within ``credential.timeout_s``."""
+    source = config.credential
+    body, headers = _backend_request(config)
+    where = public_url(source.url)
+    try:
+        async with asyncio.timeout(source.timeout_s):
+            raw = await _in_daemon_thread(_post_json, source.url, body, headers, source.timeout_s)
+    except (TimeoutError, _DeadlineExceeded):
+        raise CredentialSourceError(
+            f"credential.url: {where} gave no complete answer within "
+            f"{source.timeout_s:g} s (credential.timeout_s)"
+        ) from None
+    except urllib.error.HTTPError as exc:
+        # 401/403: the device token is refused, retrying will not help; the rest may pass.
+        # A redirect is refused (it would carry the device token elsewhere): fix the URL.
+        final = exc.code in (401, 403) or 300 <= exc.code < 400
+        kind = CredentialError if final else CredentialSourceError
+        note = " (redirects are not followed)" if 300 <= exc.code < 400 else ""
+        raise kind(f"credential.url: {where} answered HTTP {exc.code}{note}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CredentialSourceError(f"credential.url: {where} unreachable ({reason})") from None
+    return _parse_reply(raw, where)
+
+
+def _parse_reply(raw: bytes, where: str) -> Credential:
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise CredentialSourceError(f"credential.url: {where} did not return JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("credential"), dict):
+        raise CredentialSourceError(
+            f"credential.url: {where} returned JSON without a 'credential' object"
+        )
+    try:
+        return parse_credential(payload["credential"])
+    except CredentialError as exc:
+        raise CredentialSourceError(f"credential.url: {where} returned {exc}") from None

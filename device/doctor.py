@@ -70,12 +70,20 @@ def _check_credential(config: Config) -> tuple[bool, str]:
     from .credsource import make_provider
 
     provider = make_provider(config)
+    deadline = config.credential.timeout_s
 
     async def fetch() -> Credential:
-        return await provider()
+        # One overall deadline, whatever the source does inside (credential.timeout_s).
+        async with asyncio.timeout(deadline):
+            return await provider()
 
     try:
         cred = asyncio.run(fetch())
+    except TimeoutError:
+        return False, (
+            f"credential from {config.credential.source}: no answer within {deadline:g} s\n"
+            "      fix: check the credential backend, or raise credential.timeout_s"
+        )
     except VoiceDeviceError as exc:
         return False, f"{exc}\n      fix: see [credential] in the config (README, Configuration)"
     except Exception as exc:

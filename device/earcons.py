@@ -6,6 +6,7 @@ each tone segment fades in and out (raised cosine) so it starts and ends at sile
 ::
 
     sink.play("earcon", earcon("connect"))
+    policy = EarconPolicy(); policy.cue(StatusChanged(TransportStatus.CONNECTED))  # "connect"
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import functools
 from typing import Literal
 
 import numpy as np
+
+from .realtime.notices import MuteChanged, Notice, StatusChanged
+from .realtime.status import TransportStatus
 
 RATE = 24000
 #: Peak level of a tone, as a fraction of full scale (quiet enough next to speech).
@@ -72,3 +76,48 @@ def earcon(name: str) -> bytes:
 def duration_ms(pcm: bytes, rate: int = RATE) -> float:
     """Length of s16le mono ``pcm`` in milliseconds."""
     return len(pcm) / 2 / rate * 1000
+
+
+class EarconPolicy:
+    """Which earcon a notice calls for; pure, so the app plays earcons with or without GPIO.
+
+    ``connect`` on connected, ``disconnect`` on disconnected after connected/reconnecting,
+    ``error`` on closed, ``mute``/``unmute`` on mute changes; nothing when not ``enabled``
+    (``behaviour.earcons = false``). Feed it every notice in order::
+
+        policy = EarconPolicy()
+        session.subscribe(lambda n: (cue := policy.cue(n)) and sink.play_cue(cue))
+    """
+
+    def __init__(
+        self, enabled: bool = True, status: TransportStatus = TransportStatus.DISCONNECTED
+    ) -> None:
+        self.enabled = enabled
+        self.status = status
+
+    def cue(self, notice: Notice) -> EarconName | None:
+        """The earcon to play for ``notice`` (``None``: none); remembers the status."""
+        name: EarconName | None = None
+        match notice:
+            case StatusChanged(status):
+                name = status_earcon(self.status, status)
+                self.status = status
+            case MuteChanged(muted):
+                name = "mute" if muted else "unmute"
+            case _:
+                pass
+        return name if self.enabled else None
+
+
+def status_earcon(previous: TransportStatus, status: TransportStatus) -> EarconName | None:
+    """The earcon for a status change from ``previous`` to ``status``, if any."""
+    if status is TransportStatus.CONNECTED:
+        return "connect"
+    if status is TransportStatus.DISCONNECTED and previous in (
+        TransportStatus.CONNECTED,
+        TransportStatus.RECONNECTING,
+    ):
+        return "disconnect"
+    if status is TransportStatus.CLOSED:
+        return "error"
+    return None

@@ -1,8 +1,12 @@
-"""Keep credentials out of third-party debug logs.
+"""Keep credentials out of logs.
 
 ``websockets`` logs every handshake header (``Authorization: Bearer …``) and the request line
-(a signed URL's query) at DEBUG. Importing this module installs :data:`REDACT` on its loggers;
-:mod:`device.transport` registers each credential it dials with.
+(a signed URL's path and query) at DEBUG. Importing this module installs :data:`REDACT` on its
+loggers; :mod:`device.transport` registers each credential it dials with. The app calls
+:func:`install_on_root` once logging is configured, so every logger's records pass the filter
+(a logger's own filters do not see records propagated from its children; a handler's do).
+
+URLs appear as :func:`public_url` shows them: ``scheme://host:port`` only.
 """
 
 from __future__ import annotations
@@ -10,6 +14,10 @@ from __future__ import annotations
 import collections
 import logging
 from urllib.parse import urlsplit
+
+from .realtime.credentials import public_url
+
+__all__ = ["REDACT", "Redact", "install_on_root", "public_url", "register_url"]
 
 
 class Redact(logging.Filter):
@@ -45,12 +53,20 @@ for _name in ("websockets", "websockets.client", "websockets.server"):
     logging.getLogger(_name).addFilter(REDACT)
 
 
-def public_url(url: str) -> str:
-    """``url`` as it may appear in logs and errors: scheme, host, port and path only (no
-    ``user:password@``, query or fragment, where secrets travel)."""
+def register_url(url: str) -> None:
+    """Register a signed URL's secret parts (user info, path, query) with :data:`REDACT`."""
+    REDACT.secrets.append(url)
     parts = urlsplit(url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # a port out of range: the request itself will say so
-        port = ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    for piece in (parts.query, target if parts.path not in ("", "/") else "", parts.password):
+        if piece:
+            REDACT.secrets.append(piece)
+
+
+def install_on_root(handler: logging.Handler | None = None) -> None:
+    """Put :data:`REDACT` on ``handler`` or, by default, on every handler of the root logger,
+    so records of every logger are redacted before they are written. Idempotent."""
+    handlers = [handler] if handler is not None else logging.getLogger().handlers
+    for each in handlers:
+        if REDACT not in each.filters:
+            each.addFilter(REDACT)

@@ -123,13 +123,7 @@ class RealtimeSession(ConnectionSupervisor):
         base = config or SessionConfig()
         if len(self.tools) and not base.tools:
             base = SessionConfig(**{**_fields(base), "tools": self.tools.specs()})
-        self.conversation = Conversation(
-            base,
-            # xAI does not cancel the in-flight response when the user starts talking.
-            cancel_on_barge_in=model.provider == "xai",
-            session_type="realtime" if model.provider == "openai" else None,
-            provider=model.provider,
-        )
+        self.conversation = Conversation(base, provider=model.provider_info)
         self.sink: AudioSink = sink or NullSink()
         self._faults: dict[str, str] = {}
         self._speech_watch: asyncio.Task[None] | None = None

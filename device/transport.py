@@ -4,7 +4,11 @@ Everything protocol-shaped lives in :mod:`device.realtime`; this module only ope
 with the right headers and limits and turns handshake failures into our exceptions:
 
 * 401/403 → :class:`~device.realtime.errors.AuthError` (``status`` set);
-* any other HTTP status, DNS/TCP/TLS failure or timeout → :class:`ConnectError`.
+* a 3xx redirect → :class:`ConnectError` naming the status and the (redacted) location: the
+  configured endpoint is the endpoint, a redirect is never followed (it would carry the key
+  and the microphone elsewhere);
+* any other HTTP status, DNS/TCP/TLS failure or timeout → :class:`ConnectError`;
+* a ``url`` credential for a provider without signed URLs (xAI) → :class:`CredentialError`.
 
 Messages name the host and the failure, never the credential or a signed URL's query string.
 """
@@ -12,7 +16,6 @@ Messages name the host and the failure, never the credential or a signed URL's q
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -20,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from .realtime.credentials import Credential
 from .realtime.errors import AuthError, ConnectError
 from .realtime.models import RealtimeModel, check_endpoint
-from .redact import REDACT, public_url
+from .redact import REDACT, public_url, register_url
 
 log = logging.getLogger("device.transport")
 
@@ -34,6 +37,23 @@ MAX_MESSAGE = 16 * 1024 * 1024
 PING_INTERVAL = 10.0
 PING_TIMEOUT = 10.0
 OPEN_TIMEOUT = 10.0
+
+
+class _NoRedirects(connect):
+    """``websockets.connect`` that treats every 3xx answer as final (the library follows up to
+    ``WEBSOCKETS_MAX_REDIRECTS`` by default and has no switch for it)."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
+def _redirect_error(where: str, status: int, headers: object) -> ConnectError:
+    location = getattr(headers, "get", lambda _k, _d=None: None)("Location", None)
+    target = public_url(location) if isinstance(location, str) and location else "nowhere"
+    return ConnectError(
+        f"{where} answered HTTP {status} redirecting to {target}; redirects are not followed "
+        f"(set model.url to the real endpoint)"
+    )
 
 
 async def open_connection(
@@ -50,6 +70,7 @@ async def open_connection(
     pre-authorised endpoint and is dialled as given. No ``OpenAI-Beta`` header (GA rejects it);
     permessage-deflate is off (base64 audio does not compress, and it costs CPU on a Pi).
     """
+    model.provider_info.check_credential_kind(credential.kind)
     if credential.kind == "url":
         url = credential.secret
         check_endpoint(url)
@@ -58,11 +79,12 @@ async def open_connection(
         url = model.endpoint()
         headers = {"Authorization": f"Bearer {credential.secret}"}
     where = public_url(url)
-    REDACT.secrets.append(credential.secret)
-    if credential.kind == "url" and (query := urlsplit(url).query):
-        REDACT.secrets.append(query)
+    if credential.kind == "url":
+        register_url(url)
+    else:
+        REDACT.secrets.append(credential.secret)
     try:
-        return await connect(
+        return await _NoRedirects(
             url,
             additional_headers=headers,
             max_size=MAX_MESSAGE,
@@ -82,6 +104,8 @@ async def open_connection(
                 f"(check the API key or the credential backend)",
                 status,
             ) from None
+        if 300 <= status < 400:
+            raise _redirect_error(where, status, exc.response.headers) from None
         raise ConnectError(f"{where} answered HTTP {status} to the websocket handshake") from None
     except TimeoutError:
         raise ConnectError(f"{where}: no answer within {open_timeout:g} s") from None

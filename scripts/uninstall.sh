@@ -2,7 +2,8 @@
 # Remove what scripts/install.sh installed.
 #
 #   sudo scripts/uninstall.sh            # what `sudo make uninstall` runs: keeps the config
-#   sudo scripts/uninstall.sh --purge    # also /etc/voice-device (config, API key) and the user
+#   sudo scripts/uninstall.sh --purge    # also /etc/voice-device (config, API key), the usage
+#                                        # history in /var/lib/voice-device, and the user
 #   scripts/uninstall.sh --dry-run       # print every step, change nothing
 #
 # Debian packages are left installed (other programs may use them), and so is the gpio group.
@@ -20,7 +21,8 @@ usage: $PROG [--dry-run] [--root DIR] [--purge]
 
   -n, --dry-run   print each command instead of running it
   --root DIR      remove from a tree staged with install.sh --root DIR
-  --purge         also remove /etc/voice-device (config and API key) and the user voice-device
+  --purge         also remove /etc/voice-device (config and API key), /var/lib/voice-device
+                  (usage history) and the user voice-device
 EOF
 }
 
@@ -102,8 +104,9 @@ if [ "$(readlink "$link" 2>/dev/null)" = /opt/voice-device/venv/bin/voice-device
 fi
 
 if [ "$PURGE" -eq 1 ]; then
-    say "purge: /etc/voice-device and the user voice-device"
+    say "purge: /etc/voice-device, /var/lib/voice-device and the user voice-device"
     run rm -rf "$(dest /etc/voice-device)"
+    run rm -rf "$(dest /var/lib/voice-device)"
     if grep -q '^voice-device:' "$(dest /etc/passwd)" 2>/dev/null; then
         run userdel "${USER_OPT[@]}" voice-device
     fi
@@ -114,6 +117,7 @@ if [ "$PURGE" -eq 1 ]; then
         run groupdel "${USER_OPT[@]}" voice-device
     fi
 else
-    say "kept /etc/voice-device (config, API key) and the user voice-device: --purge removes them"
+    say "kept /etc/voice-device (config, API key), /var/lib/voice-device (usage history) and" \
+        "the user voice-device: --purge removes them"
 fi
 say "done$([ "$DRY_RUN" -eq 1 ] && printf ' (dry run: nothing was changed)')"

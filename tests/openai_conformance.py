@@ -18,9 +18,8 @@ def _strict_union(union: Any) -> pydantic.TypeAdapter[Any]:
     if typing.get_origin(union) is Annotated:
         union = typing.get_args(union)[0]
     members = typing.get_args(union)
-    return pydantic.TypeAdapter(
-        Annotated[Union[tuple(members)], pydantic.Field(discriminator="type")]  # noqa: UP007
-    )
+    tagged: Any = Annotated[Union[tuple(members)], pydantic.Field(discriminator="type")]  # noqa: UP007
+    return pydantic.TypeAdapter(tagged)
 
 
 CLIENT = _strict_union(RealtimeClientEvent)

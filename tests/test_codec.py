@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import typing
 from typing import Any
 
 import pytest
@@ -17,11 +18,14 @@ from device.realtime.events import (
     AudioCommitted,
     AudioDelta,
     AudioDone,
+    CachedTokens,
     CancelResponse,
     ClearAudio,
     CommitAudio,
     CreateResponse,
+    InputTokens,
     InputTranscript,
+    OutputTokens,
     ResponseCreated,
     ResponseDone,
     SendToolOutput,
@@ -41,8 +45,11 @@ from device.realtime.events import (
     TranscriptDone,
     TruncateItem,
     UpdateSession,
+    Usage,
     UserTextAdded,
 )
+from device.realtime.events import ClientEvent as ClientEventUnion
+from device.realtime.events import ServerEvent as ServerEventUnion
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -78,7 +85,19 @@ CLIENT_EVENTS = [
 
 SERVER_EVENTS = [
     SessionCreated(""),
-    SessionUpdated(""),
+    SessionUpdated("", session_type="realtime"),
+    SessionUpdated(
+        "",  # the GA schema has no session id (real servers add one)
+        session_type="realtime",
+        turn_detection="server_vad",
+        voice="marin",
+        input_format="audio/pcm",
+        input_rate=24000,
+        output_format="audio/pcm",
+        output_rate=24000,
+    ),
+    SessionUpdated("", session_type="realtime", turn_detection="none"),
+    UserTextAdded("item_t1"),
     ServerError(
         "Your session hit the maximum duration of 60 minutes.",
         "session_expired",
@@ -90,6 +109,25 @@ SERVER_EVENTS = [
     AudioCommitted("item_u1"),
     ResponseCreated("resp_1"),
     ResponseDone("resp_1", "cancelled"),
+    ResponseDone("resp_1", "cancelled", reason="turn_detected"),
+    ResponseDone(
+        "resp_2",
+        usage=Usage(
+            total_tokens=310,
+            input_tokens=110,
+            output_tokens=200,
+            input=InputTokens(
+                audio_tokens=100,
+                text_tokens=10,
+                cached_tokens=64,
+                cached=CachedTokens(audio_tokens=60, text_tokens=4),
+            ),
+            output=OutputTokens(audio_tokens=180, text_tokens=20),
+        ),
+    ),
+    ResponseDone(
+        "resp_3", "failed", error_message="The model is overloaded.", error_code="server_error"
+    ),
     AudioDelta("resp_1", "item_a1", b"\x00\x01" * 480),
     AudioDone("resp_1", "item_a1"),
     TranscriptDelta("item_a1", "Hel"),
@@ -102,6 +140,17 @@ SERVER_EVENTS = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("union", "examples"),
+    [(ClientEventUnion, CLIENT_EVENTS), (ServerEventUnion, SERVER_EVENTS)],
+    ids=["client", "server"],
+)
+def test_the_round_trips_cover_every_event_class(union: Any, examples: list[Any]) -> None:
+    """Wyoming's rule: a new event class without a round-trip example fails here."""
+    missing = set(typing.get_args(union)) - {type(e) for e in examples}
+    assert not missing, f"no round-trip example for {sorted(c.__name__ for c in missing)}"
+
+
 @pytest.mark.parametrize("event", CLIENT_EVENTS, ids=lambda e: type(e).__name__)
 def test_every_client_event_is_valid_ga_with_no_unknown_keys(event: Any) -> None:
     validate_client(json.loads(OpenAICodec().encode(event)))
@@ -112,6 +161,9 @@ def test_every_client_event_is_valid_ga_with_no_unknown_keys(event: Any) -> None
 def test_client_event_round_trip(codec_cls: type[OpenAICodec], event: Any) -> None:
     codec = codec_cls()
     back = codec.decode_client(codec.encode(event))
+    if isinstance(event, UpdateSession):
+        # An empty voice means "the provider's default": the wire carries the resolved one.
+        event = UpdateSession(codec.info.resolve(event.config))
     if isinstance(event, UpdateSession) and codec_cls is XAICodec:
         # xAI has no input transcription setting nor output modalities; the rest survives.
         assert back.config.voice == event.config.voice  # type: ignore[union-attr]

@@ -36,7 +36,6 @@ from device.realtime.events import (
     SendUserText,
     ServerError,
     SessionConfig,
-    SessionEcho,
     SessionUpdated,
     SpeechStarted,
     ToolCall,
@@ -47,15 +46,21 @@ from device.realtime.events import (
     UserTextAdded,
 )
 from device.realtime.notices import ErrorNotice, MuteChanged, SpeakingChanged, TranscriptNotice
+from device.realtime.providers import OPENAI, XAI, ProviderInfo
 
 MS_20 = bytes(960)  # 20 ms of 24 kHz mono s16le
 PTT = SessionConfig(turn_detection=None)
 
 
-def live(config: SessionConfig | None = None, **kwargs: bool) -> Conversation:
-    conv = Conversation(config or SessionConfig(), **kwargs)  # type: ignore[arg-type]
+#: What OpenAI GA confirms at the least (``session.type``); other fields are not echoed.
+GA_UPDATED = SessionUpdated("sess_1", session_type="realtime")
+
+
+def live(config: SessionConfig | None = None, provider: ProviderInfo = OPENAI) -> Conversation:
+    conv = Conversation(config or SessionConfig(), provider=provider)
     assert isinstance(conv.start(), UpdateSession)
-    assert conv.receive(SessionUpdated("sess_1")) == [Configured()]
+    updated = GA_UPDATED if provider.session_type else SessionUpdated("sess_1")
+    assert conv.receive(updated) == [Configured()]
     return conv
 
 
@@ -108,25 +113,34 @@ def test_start_configures_and_session_updated_makes_it_live() -> None:
     conv = Conversation(SessionConfig(voice="cedar"))
     assert conv.start() == UpdateSession(SessionConfig(voice="cedar"))
     assert conv.send_audio(MS_20) == "offline"  # not confirmed yet: nothing streams
-    assert conv.receive(SessionUpdated("s")) == [Configured()]
+    assert conv.receive(GA_UPDATED) == [Configured()]
     assert conv.send_audio(MS_20) == AppendAudio(MS_20)
 
 
 @pytest.mark.parametrize(
     ("echo", "named"),
     [
-        (SessionEcho(turn_detection="none"), "turn detection 'none' instead of 'server_vad'"),
-        (SessionEcho(session_type="transcription"), "session type 'transcription'"),
-        (SessionEcho(input_format="audio/pcmu"), "input audio format 'audio/pcmu'"),
-        (SessionEcho(sample_rate=16000), "sample rate 16000 instead of 24000"),
+        (
+            {"session_type": "realtime", "turn_detection": "none"},
+            "turn detection 'none' instead of 'server_vad'",
+        ),
+        ({"session_type": "transcription"}, "session type 'transcription'"),
+        (
+            {"session_type": "realtime", "input_format": "audio/pcmu"},
+            "input audio format 'audio/pcmu'",
+        ),
+        (
+            {"session_type": "realtime", "output_rate": 16000},
+            "output audio rate 16000 instead of 24000",
+        ),
     ],
 )
 def test_a_session_confirmed_differently_is_refused_naming_the_difference(
-    echo: SessionEcho, named: str
+    echo: dict[str, object], named: str
 ) -> None:
-    conv = Conversation(SessionConfig(), provider="openai")
+    conv = Conversation(SessionConfig(), provider=OPENAI)
     conv.start()
-    (failed,) = conv.receive(SessionUpdated("s", echo))
+    (failed,) = conv.receive(SessionUpdated("s", **echo))  # type: ignore[arg-type]
     assert isinstance(failed, SetupFailed) and failed.rejected
     assert named in failed.message
     assert conv.send_audio(MS_20) == "offline"
@@ -135,15 +149,31 @@ def test_a_session_confirmed_differently_is_refused_naming_the_difference(
 def test_a_different_voice_is_a_warning_not_a_failure() -> None:
     conv = Conversation(SessionConfig(voice="marin"))
     conv.start()
-    echo = SessionEcho("realtime", "server_vad", "alloy", "audio/pcm", "audio/pcm", 24000)
-    out = conv.receive(SessionUpdated("s", echo))
+    echo = SessionUpdated(
+        "s", "realtime", "server_vad", "alloy", "audio/pcm", 24000, "audio/pcm", 24000
+    )
+    out = conv.receive(echo)
     assert out[-1] == Configured()
     (warning,) = out[:-1]
-    assert isinstance(warning, ErrorNotice) and "'alloy'" in warning.message
+    assert warning == ErrorNotice("session", "openai confirmed voice 'alloy' instead of 'marin'")
+
+
+def test_a_ga_peer_that_does_not_name_the_session_type_is_warned_about() -> None:
+    conv = Conversation(SessionConfig(), provider=OPENAI)
+    conv.start()
+    (warning, configured) = conv.receive(SessionUpdated("s"))
+    assert configured == Configured()
+    assert isinstance(warning, ErrorNotice) and "session type 'realtime'" in warning.message
+
+
+def test_the_providers_default_voice_is_what_an_empty_voice_is_compared_with() -> None:
+    conv = Conversation(SessionConfig(turn_detection=None), provider=XAI)
+    conv.start()
+    assert conv.receive(SessionUpdated("s", turn_detection="none", voice="eve")) == [Configured()]
 
 
 def test_an_error_before_session_updated_fails_the_setup() -> None:
-    conv = Conversation(SessionConfig(), provider="openai")
+    conv = Conversation(SessionConfig(), provider=OPENAI)
     conv.start()
     (refused,) = conv.receive(ServerError("bad voice", "invalid_value", "invalid_request_error"))
     assert refused == SetupFailed(
@@ -172,7 +202,7 @@ def test_mute_survives_a_reconnect() -> None:
     conv.mute()
     conv.connection_lost()
     conv.start()
-    conv.receive(SessionUpdated("s2"))
+    conv.receive(GA_UPDATED)
     assert conv.send_audio(MS_20) == "muted"
 
 
@@ -202,21 +232,25 @@ def test_the_truncate_never_claims_more_than_the_model_sent() -> None:
 
 
 def test_xai_barge_in_also_cancels_the_response_and_openai_does_not() -> None:
-    xai = live(cancel_on_barge_in=True)
+    xai = live(provider=XAI)
     speak(xai)
     assert xai.receive(SpeechStarted("u")) == [StopPlayback(), CancelResponse()]
     openai = live()
     speak(openai)
     assert openai.receive(SpeechStarted("u")) == [StopPlayback()]
-    idle = live(cancel_on_barge_in=True)
+    idle = live(provider=XAI)
     assert idle.receive(SpeechStarted("u")) == [StopPlayback()]  # nothing to cancel
 
 
-def test_cancelling_nothing_is_not_reported_as_an_error() -> None:
-    conv = live(cancel_on_barge_in=True)
+@pytest.mark.parametrize("provider", [OPENAI, XAI])
+def test_cancelling_nothing_is_not_reported_as_an_error(provider: ProviderInfo) -> None:
+    conv = live(provider=provider)
     assert conv.receive(ServerError("no response", "response_cancel_not_active")) == []
     xai_text = "Cancellation failed: no active response found"
     assert conv.receive(ServerError(xai_text, None, "invalid_request_error")) == []
+    # Any other error still reaches the user.
+    (notice,) = conv.receive(ServerError("Cancellation failed: busy", "oops"))
+    assert isinstance(notice, ErrorNotice) and "busy" in notice.message
 
 
 # ------------------------------------------------------------------ speaking state
@@ -372,7 +406,7 @@ def test_results_of_an_earlier_connection_are_not_sent_to_the_new_one() -> None:
     conv.receive(ToolCall("c1", "a", "{}"))
     conv.connection_lost()
     conv.start()
-    conv.receive(SessionUpdated("s2"))
+    conv.receive(GA_UPDATED)
     assert conv.tool_result("c1", "{}") == []
 
 
@@ -406,7 +440,9 @@ def test_per_item_and_per_call_maps_stay_bounded() -> None:
 def test_a_failed_response_passes_the_servers_reason_through() -> None:
     conv = live()
     conv.receive(ResponseCreated("r"))
-    done = ResponseDone("r", "failed", "Rate limit reached", "rate_limit_exceeded")
+    done = ResponseDone(
+        "r", "failed", error_message="Rate limit reached", error_code="rate_limit_exceeded"
+    )
     assert conv.receive(done) == [
         ErrorNotice(
             "server", "the model's response failed: rate_limit_exceeded: Rate limit reached"

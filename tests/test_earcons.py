@@ -5,7 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device.earcons import FADE_MS, LEVEL, MAX_MS, RATE, SHAPES, duration_ms, earcon, tone
+from device.earcons import (
+    FADE_MS,
+    LEVEL,
+    MAX_MS,
+    RATE,
+    SHAPES,
+    EarconPolicy,
+    duration_ms,
+    earcon,
+    status_earcon,
+    tone,
+)
+from device.realtime.notices import (
+    LimitReached,
+    MuteChanged,
+    Notice,
+    SpeakingChanged,
+    StatusChanged,
+    WakeListening,
+)
+from device.realtime.status import TransportStatus
 
 NAMES = ("connect", "disconnect", "mute", "unmute", "error")
 
@@ -82,3 +102,67 @@ def test_tone_edge_cases() -> None:
     assert len(tone(440, 0)) == 0
     short = tone(1000, 1)  # shorter than two fades: still starts and ends at zero
     assert short[0] == 0 and abs(short[-1]) < 0.1
+
+
+# ---------------------------------------------------------------------------------- policy
+
+
+def test_policy_names_the_earcon_for_each_notice() -> None:
+    policy = EarconPolicy()
+    D, C, R, X = (
+        TransportStatus.DISCONNECTED,
+        TransportStatus.CONNECTED,
+        TransportStatus.RECONNECTING,
+        TransportStatus.CLOSED,
+    )
+    notices: list[Notice] = [
+        StatusChanged(TransportStatus.CONNECTING),
+        StatusChanged(C),
+        MuteChanged(True),
+        MuteChanged(False),
+        SpeakingChanged(True),
+        StatusChanged(D),
+        StatusChanged(TransportStatus.CONNECTING),
+        StatusChanged(D),  # a connect abandoned: no disconnect earcon, nothing was connected
+        StatusChanged(TransportStatus.CONNECTING),
+        StatusChanged(C),
+        StatusChanged(R),
+        StatusChanged(D),  # given up while reconnecting: disconnect
+        StatusChanged(X),
+        WakeListening(True),
+        LimitReached("daily_connected_minutes"),
+    ]
+    cues = [policy.cue(n) for n in notices]
+    assert cues == [
+        None,
+        "connect",
+        "mute",
+        "unmute",
+        None,
+        "disconnect",
+        None,
+        None,
+        None,
+        "connect",
+        None,
+        "disconnect",
+        "error",
+        None,
+        None,
+    ]
+    assert {c for c in cues if c is not None} == set(SHAPES)  # every earcon, each one playable
+
+
+def test_disabled_policy_names_nothing_but_keeps_track() -> None:
+    policy = EarconPolicy(enabled=False)
+    assert policy.cue(StatusChanged(TransportStatus.CONNECTED)) is None
+    assert policy.cue(MuteChanged(True)) is None
+    assert policy.status is TransportStatus.CONNECTED
+    policy.enabled = True
+    assert policy.cue(StatusChanged(TransportStatus.DISCONNECTED)) == "disconnect"
+
+
+def test_policy_starts_from_the_status_it_is_given() -> None:
+    policy = EarconPolicy(status=TransportStatus.CONNECTED)
+    assert policy.cue(StatusChanged(TransportStatus.DISCONNECTED)) == "disconnect"
+    assert status_earcon(TransportStatus.CONNECTING, TransportStatus.DISCONNECTED) is None

@@ -23,6 +23,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from device.config import Config
+from device.gpio.lights import PATTERNS
 from device.realtime.status import TransportStatus
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,7 +150,10 @@ def test_wiring_picture_is_shown_and_its_captions_match_the_table(header: MockFa
 def test_led_pattern_table_covers_every_transport_status() -> None:
     section = DOC.split("### LED patterns", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `(\w+)`", section, re.M))
-    assert listed == {s.value for s in TransportStatus}
+    assert listed >= {s.value for s in TransportStatus}
+    # ... and every other pattern the status LED shows: the wake word, a daily limit
+    assert listed == set(PATTERNS)
+    assert set(PATTERNS) - {s.value for s in TransportStatus} == {"listening", "limit"}
 
 
 def test_every_config_key_the_document_names_exists() -> None:

@@ -155,6 +155,7 @@ def test_uninstall_dry_run_runs_nothing(tmp_path: Path, host_untouched: None) ->
     assert result.returncode == 0, result.stderr
     assert "rm -rf /opt/voice-device" in result.stdout
     assert "rm -rf /etc/voice-device" in result.stdout
+    assert "rm -rf /var/lib/voice-device" in result.stdout
     assert not log.exists()
 
 
@@ -264,20 +265,25 @@ def test_install_then_uninstall_in_a_throwaway_root(staged: Path) -> None:
     assert key.read_text() == "fake-test-not-a-real-key\n"
     assert "fake-test" not in again.stdout + again.stderr
 
-    # uninstall keeps config, key and user ...
+    # (what systemd's StateDirectory= holds once the service ran: the usage history)
+    state = root / "var/lib/voice-device"
+    state.mkdir(parents=True)
+    (state / "usage.json").write_text('{"version": 1, "days": {}}\n')
+
+    # uninstall keeps config, key, usage history and user ...
     result = run(UNINSTALL, "--root", str(root))
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (root / "opt/voice-device").exists()
     assert not cli.is_symlink()
     assert not unit.exists() and not wants.is_symlink()
     assert not (root / "etc/udev/rules.d/60-voice-device-gpio.rules").exists()
-    assert config.exists() and key.exists()
+    assert config.exists() and key.exists() and (state / "usage.json").exists()
     assert "voice-device" in table(root / "etc/passwd")
 
     # ... and --purge removes them too
     result = run(UNINSTALL, "--root", str(root), "--purge")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert not etc.exists()
+    assert not etc.exists() and not state.exists()
     assert "voice-device" not in table(root / "etc/passwd")
     group = table(root / "etc/group")
     assert "voice-device" not in group

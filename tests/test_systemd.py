@@ -178,6 +178,17 @@ def test_control_socket_lives_in_the_runtime_directory() -> None:
     assert s["WorkingDirectory"] == [runtime]
 
 
+def test_usage_state_lives_in_the_state_directory() -> None:
+    """systemd creates /var/lib/<StateDirectory> (writable despite ProtectSystem=strict) and
+    sets $STATE_DIRECTORY; without it the store falls back to the same place."""
+    from device.usage import state_dir
+
+    s = service()
+    (name,) = s["StateDirectory"]
+    assert state_dir({}) == Path("/var/lib") / name
+    assert state_dir({"STATE_DIRECTORY": f"/var/lib/{name}"}) == Path("/var/lib") / name
+
+
 def test_the_credential_the_unit_loads_is_the_one_the_template_reads() -> None:
     s = service()
     name, path = s["LoadCredential"][0].split(":", 1)

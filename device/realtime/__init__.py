@@ -18,11 +18,14 @@ from .errors import (
 )
 from .events import SessionConfig, ToolSpec
 from .openai import OpenAICodec
+from .providers import OPENAI, XAI, ProviderInfo, provider_info
 from .sink import AudioSink, NullSink
 from .status import TransportStatus
 from .xai import XAICodec
 
 __all__ = [
+    "OPENAI",
+    "XAI",
     "AudioSink",
     "AuthError",
     "Codec",
@@ -35,10 +38,12 @@ __all__ = [
     "NullSink",
     "OpenAICodec",
     "ProtocolError",
+    "ProviderInfo",
     "SessionConfig",
     "ToolSpec",
     "TransportStatus",
     "VoiceDeviceError",
     "XAICodec",
     "parse_credential",
+    "provider_info",
 ]

@@ -56,7 +56,8 @@ from .events import (
     UserTextAdded,
 )
 from .notices import ErrorNotice, MuteChanged, SpeakingChanged, TextNotice, TranscriptNotice
-from .setup import check_echo
+from .providers import OPENAI, ProviderInfo, is_cancel_not_active
+from .setup import confirmation_differences
 
 log = logging.getLogger("device.conversation")
 
@@ -67,8 +68,6 @@ Phase = Literal["idle", "configuring", "live"]
 MAX_IDS = 256
 #: Push-to-talk turns shorter than this are not committed (the server refuses < 100 ms).
 MIN_TURN_MS = 100.0
-#: Cancel errors that only mean "nothing was playing": not worth telling anyone.
-BENIGN_CANCEL_CODES = frozenset({"response_cancel_not_active"})
 
 
 class _Recent(OrderedDict[str, float]):
@@ -85,24 +84,16 @@ class Conversation:
     """One conversation's protocol state; see the module docstring.
 
     :param config: sent as ``session.update`` by :meth:`start`.
-    :param cancel_on_barge_in: send ``response.cancel`` when the user talks over an active
-        response (providers that do not cancel on their own under server VAD, e.g. xAI).
-    :param session_type: the ``session.type`` the server must confirm, if it reports one.
-    :param provider: named in error texts.
+    :param provider: the provider's facts: whether the server cancels a response itself when
+        the user talks over it (else this sends ``response.cancel``), which cancel errors are
+        benign, what ``session.updated`` must confirm. Its name appears in error texts.
     """
 
-    def __init__(
-        self,
-        config: SessionConfig,
-        *,
-        cancel_on_barge_in: bool = False,
-        session_type: str | None = "realtime",
-        provider: str = "model",
-    ) -> None:
+    def __init__(self, config: SessionConfig, *, provider: ProviderInfo = OPENAI) -> None:
         self.config = config
-        self.cancel_on_barge_in = cancel_on_barge_in
-        self.session_type = session_type
         self.provider = provider
+        #: Send ``response.cancel`` when the user talks over an active response.
+        self.cancel_on_barge_in = not provider.server_cancels_on_speech
         self.phase: Phase = "idle"
         self.muted = False
         self.speaking = False
@@ -326,11 +317,15 @@ class Conversation:
     def _session_updated(self, event: SessionUpdated) -> list[Output]:
         if self.phase != "configuring":
             return []
-        problem, warnings = check_echo(self.config, event.echo, self.session_type)
-        if problem:
-            return [SetupFailed(f"{self.provider} confirmed a different session: {problem}", True)]
+        found = confirmation_differences(self.provider, self.config, event)
+        name = self.provider.name
+        if found.problems:
+            problem = "; ".join(found.problems)
+            return [SetupFailed(f"{name} confirmed a different session: {problem}", True)]
         self.phase = "live"
-        notices: list[Output] = [ErrorNotice("session", clean_text(w)) for w in warnings]
+        notices: list[Output] = [
+            ErrorNotice("session", clean_text(f"{name} confirmed {w}")) for w in found.warnings
+        ]
         return [*notices, Configured()]
 
     def _server_error(self, event: ServerError) -> list[Output]:
@@ -344,13 +339,13 @@ class Conversation:
             # A refused configuration cannot succeed on retry; anything else (a server
             # error, a rate limit) is a failed attempt like a network error.
             if event.type == "invalid_request_error":
-                msg = f"{self.provider} refused the session configuration: {what}"
+                msg = f"{self.provider.name} refused the session configuration: {what}"
                 return [SetupFailed(msg, True)]
-            return [SetupFailed(f"{self.provider}: the session setup failed: {what}", False)]
+            return [SetupFailed(f"{self.provider.name}: the session setup failed: {what}", False)]
         if event.code == "session_expired":
             log.info("the model ended the session (60-minute limit); renewing")
             return [SessionExpired()]
-        if event.code in BENIGN_CANCEL_CODES or _no_active_response(event):
+        if is_cancel_not_active(self.provider, event.code, event.message):
             return []
         return self._error("server", what)
 
@@ -368,9 +363,3 @@ class Conversation:
 def _notice(text: str, notice: Output) -> list[Output]:
     """A transcript or text notice, unless the text is empty."""
     return [notice] if text else []
-
-
-def _no_active_response(event: ServerError) -> bool:
-    """xAI answers a cancel with nothing to cancel in words, not a code."""
-    text = event.message.lower()
-    return "cancel" in text and "no active response" in text

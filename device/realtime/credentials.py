@@ -27,10 +27,25 @@ CredentialKind = Literal["token", "url"]
 NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
+def public_url(url: str) -> str:
+    """``url`` as it may appear in logs, errors and replies: ``scheme://host:port`` only. The
+    user info, path, query and fragment are dropped: a signed URL carries its secret in any of
+    them (some backends put it in the path)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+    except ValueError:
+        return "(invalid URL)"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port out of range: the request itself will say so
+        port = ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme or '?'}://{host}{port}"
+
+
+_redact_url = public_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +123,21 @@ def _parse_expiry(value: Any) -> datetime:
     return dt
 
 
+def _check_url(secret: str) -> None:
+    scheme = urlsplit(secret).scheme
+    if scheme not in ("ws", "wss"):
+        raise CredentialError(
+            f"credential.url: expected a ws:// or wss:// URL, got scheme {scheme!r}"
+        )
+    try:
+        host = urlsplit(secret.strip()).hostname or ""
+        urlsplit(secret.strip()).port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise CredentialError("credential.url: not a valid URL") from None
+    if scheme == "ws" and not is_loopback_host(host):
+        raise CredentialError("credential.url: plain ws:// is only allowed to a loopback host")
+
+
 def parse_credential(value: Credential | Mapping[str, Any]) -> Credential:
     """Parse a CredentialInput mapping (or pass a :class:`Credential` through).
 
@@ -134,17 +164,6 @@ def parse_credential(value: Credential | Mapping[str, Any]) -> Credential:
         raise CredentialError("credential.expiresAt: missing")
     expires = _parse_expiry(value["expiresAt"])
     if kind == "url":
-        scheme = urlsplit(secret).scheme
-        if scheme not in ("ws", "wss"):
-            raise CredentialError(
-                f"credential.url: expected a ws:// or wss:// URL, got scheme {scheme!r}"
-            )
-        try:
-            host = urlsplit(secret.strip()).hostname or ""
-            urlsplit(secret.strip()).port  # noqa: B018 (raises on a bad port)
-        except ValueError:
-            raise CredentialError("credential.url: not a valid URL") from None
-        if scheme == "ws" and not is_loopback_host(host):
-            raise CredentialError("credential.url: plain ws:// is only allowed to a loopback host")
+        _check_url(secret)
         return Credential("url", secret.strip(), expires)
     return Credential("token", secret.strip(), expires)

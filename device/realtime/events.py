@@ -31,7 +31,9 @@ class SessionConfig:
     """How the model session is configured on every (re)connect."""
 
     instructions: str = "You are a helpful voice assistant. Keep answers short."
-    voice: str = "marin"
+    #: Voice id; ``""`` means the provider's default (OpenAI ``marin``, xAI ``eve``), which the
+    #: codec fills in (:meth:`~device.realtime.providers.ProviderInfo.resolve`).
+    voice: str = ""
     turn_detection: TurnDetection = "server_vad"
     #: VAD tuning (server_vad only); ``None`` leaves the provider default.
     vad_threshold: float | None = None
@@ -118,25 +120,21 @@ class SessionCreated:
 
 
 @dataclass(frozen=True, slots=True)
-class SessionEcho:
-    """What the server says it configured; a ``None`` field was not reported."""
+class SessionUpdated:
+    """``session.updated``: what the server confirmed. Every field but ``session_id`` is
+    ``None`` when the server did not echo it. ``turn_detection`` is ``"none"`` for an explicit
+    ``null`` (turn detection off)."""
 
-    #: ``session.type`` (OpenAI GA: ``"realtime"``).
+    session_id: str
+    #: ``session.type`` as echoed (``"realtime"`` for OpenAI GA; xAI sends none).
     session_type: str | None = None
-    #: The turn detection type, ``"none"`` when the server echoes ``null``.
     turn_detection: str | None = None
     voice: str | None = None
-    #: e.g. ``"audio/pcm"``.
+    #: Audio formats as echoed, e.g. ``"audio/pcm"`` and ``24000``.
     input_format: str | None = None
+    input_rate: int | None = None
     output_format: str | None = None
-    sample_rate: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SessionUpdated:
-    session_id: str
-    #: What the server confirmed, when the codec decoded it.
-    echo: SessionEcho | None = None
+    output_rate: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +152,9 @@ class ServerError:
     message: str
     code: str | None = None
     type: str = "server_error"
+    #: The wire event type it came from (``"error"``, or an unknown one such as
+    #: ``"response.error"`` that looked like an error).
+    event_type: str = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +180,55 @@ class ResponseCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class CachedTokens:
+    """``input_token_details.cached_tokens_details`` (openai-python ``CachedTokensDetails``)."""
+
+    audio_tokens: int = 0
+    text_tokens: int = 0
+    image_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InputTokens:
+    """``usage.input_token_details`` (``RealtimeResponseUsageInputTokenDetails``)."""
+
+    audio_tokens: int = 0
+    text_tokens: int = 0
+    image_tokens: int = 0
+    cached_tokens: int = 0
+    cached: CachedTokens = field(default_factory=CachedTokens)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTokens:
+    """``usage.output_token_details`` (``RealtimeResponseUsageOutputTokenDetails``)."""
+
+    audio_tokens: int = 0
+    text_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """``response.usage`` as openai-python's ``RealtimeResponseUsage`` types it; absent counts
+    are 0. xAI sends the same shape (or none: then ``ResponseDone.usage`` is ``None``)."""
+
+    total_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    input: InputTokens = field(default_factory=InputTokens)
+    output: OutputTokens = field(default_factory=OutputTokens)
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseDone:
     response_id: str
     status: str = "completed"
-    #: ``status_details.error`` of a failed response, when the server gave one.
-    error_message: str = ""
+    #: Token counts of this response, when the server reports them.
+    usage: Usage | None = None
+    #: ``status_details.reason`` (``turn_detected``, ``client_cancelled``, ``max_output_tokens``…).
+    reason: str | None = None
+    #: For ``status == "failed"``: ``status_details.error.message`` / ``.code`` from the server.
+    error_message: str | None = None
     error_code: str | None = None
 
 

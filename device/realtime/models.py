@@ -15,12 +15,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .codec import Codec
 from .errors import ConfigError
 from .openai import OpenAICodec
+from .providers import OPENAI, XAI, ProviderInfo, provider_info
 from .xai import XAICodec
 
 Provider = Literal["openai", "xai"]
 
-OPENAI_URL = "wss://api.openai.com/v1/realtime"
-XAI_URL = "wss://api.x.ai/v1/realtime"
+OPENAI_URL = OPENAI.url
+XAI_URL = XAI.url
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 
 
@@ -76,25 +77,30 @@ class RealtimeModel:
     def codec(self) -> Codec:
         return XAICodec() if self.provider == "xai" else OpenAICodec()
 
+    @property
+    def provider_info(self) -> ProviderInfo:
+        """This provider's record: defaults, allowed turn detections, barge-in, credentials."""
+        return provider_info(self.provider)
+
 
 class OpenAIRealtimeModel(RealtimeModel):
     """OpenAI Realtime GA, e.g. ``OpenAIRealtimeModel("gpt-realtime")``."""
 
-    def __init__(self, name: str = "gpt-realtime", *, url: str | None = None) -> None:
-        super().__init__("openai", name, url or OPENAI_URL)
+    def __init__(self, name: str = OPENAI.default_model, *, url: str | None = None) -> None:
+        super().__init__("openai", name, url or OPENAI.url)
 
 
 class GrokRealtimeModel(RealtimeModel):
-    """xAI Grok Voice Agent realtime, e.g. ``GrokRealtimeModel()``."""
+    """xAI Grok Voice Agent realtime, e.g. ``GrokRealtimeModel()`` (voice ``eve`` unless the
+    session config names one)."""
 
-    def __init__(self, name: str = "grok-voice-latest", *, url: str | None = None) -> None:
-        super().__init__("xai", name, url or XAI_URL)
+    def __init__(self, name: str = XAI.default_model, *, url: str | None = None) -> None:
+        super().__init__("xai", name, url or XAI.url)
 
 
 def model_for(provider: str, name: str | None = None, url: str | None = None) -> RealtimeModel:
     """Build a model from config values; an unknown provider names the key."""
-    if provider == "openai":
-        return OpenAIRealtimeModel(name or "gpt-realtime", url=url)
-    if provider == "xai":
-        return GrokRealtimeModel(name or "grok-voice-latest", url=url)
-    raise ConfigError(f"model.provider: expected 'openai' or 'xai', got {provider!r}")
+    info = provider_info(provider)
+    if info.name == "openai":
+        return OpenAIRealtimeModel(name or info.default_model, url=url)
+    return GrokRealtimeModel(name or info.default_model, url=url)

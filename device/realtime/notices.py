@@ -68,6 +68,24 @@ class FaultsChanged:
     faults: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class WakeListening:
+    """The device is (``True``) or is no longer (``False``) listening for the wake word: a wake
+    model is set, the session is disconnected and the microphone is not muted. Audio is
+    analysed on the device only; the status LED shows its ``listening`` pattern."""
+
+    listening: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReached:
+    """A daily usage limit was reached (``limit`` names it, e.g. ``daily_connected_minutes``);
+    ``None``: the limit is cleared (a new day, or the limit raised) and connecting works again.
+    While set and the session is not active, the status LED shows its ``limit`` pattern."""
+
+    limit: str | None
+
+
 Notice = (
     StatusChanged
     | MuteChanged
@@ -76,4 +94,6 @@ Notice = (
     | SpeakingChanged
     | ErrorNotice
     | FaultsChanged
+    | WakeListening
+    | LimitReached
 )

@@ -3,13 +3,14 @@
 Encodes neutral client events into GA wire JSON (``session.type = "realtime"``, audio formats
 under ``session.audio``, no beta ``voice``/``modalities`` at the top level) and decodes GA
 server events, accepting the beta spellings (``response.audio.delta``, ``response.text.*``,
-``response.audio_transcript.*``) that some peers still send.
+``response.audio_transcript.*``) that some peers still send. An explicit ``null`` in an
+optional field reads as if the field were absent.
 
 The audio hot path (``input_audio_buffer.append`` out, ``response.output_audio.delta`` in) is
 plain string building plus one ``json.loads`` and one base64 call per frame.
 
-:meth:`OpenAICodec.decode_client` and :meth:`OpenAICodec.encode_server` are the mirror image,
-used by tests (round trips) and handy for peers such as proxies.
+The mirror image (client wire → events, events → server wire) lives in :mod:`.mirror`, used by
+tests (round trips), the simulator and peers such as proxies.
 """
 
 from __future__ import annotations
@@ -18,14 +19,21 @@ import itertools
 import json
 from typing import Any
 
+from . import mirror
 from .codec import (
+    Transcripts,
     UnknownTypes,
     decode_pcm,
+    decode_usage,
     encode_pcm,
     get_int,
     get_obj,
     get_str,
+    is_error_like,
+    is_ignored,
     load_object,
+    tool_json,
+    turn_detection_json,
 )
 from .errors import ProtocolError
 from .events import (
@@ -54,17 +62,20 @@ from .events import (
     TextDone,
     ToolCall,
     ToolCallStarted,
-    ToolSpec,
     TranscriptDelta,
     TranscriptDone,
     TruncateItem,
     UpdateSession,
     UserTextAdded,
 )
+from .providers import OPENAI, ProviderInfo
+
+__all__ = ["IGNORED", "OpenAICodec", "confirmed_session", "session_body"]
 
 _APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 
-#: Server event types the device deliberately ignores (no log line for them).
+#: Server event types the device deliberately ignores (no log line for them); ``mcp_*`` and
+#: ``response.mcp_call*`` too (:func:`~.codec.is_ignored`).
 IGNORED: frozenset[str] = frozenset(
     {
         "conversation.created",
@@ -75,8 +86,10 @@ IGNORED: frozenset[str] = frozenset(
         "conversation.item.input_audio_transcription.delta",
         "conversation.item.input_audio_transcription.segment",
         "conversation.item.input_audio_transcription.failed",
+        "conversation.item.input_audio_transcription.updated",
         "input_audio_buffer.cleared",
         "input_audio_buffer.timeout_triggered",
+        "input_audio_buffer.dtmf_event_received",
         "output_audio_buffer.started",
         "output_audio_buffer.stopped",
         "output_audio_buffer.cleared",
@@ -90,95 +103,133 @@ IGNORED: frozenset[str] = frozenset(
     }
 )
 
+#: Known types that decode to ``None`` for items the device does not act on.
+_SOMETIMES_NONE = frozenset(
+    {"response.output_item.added", "conversation.item.added", "conversation.item.created"}
+)
 
-def session_body(config: SessionConfig) -> dict[str, Any]:
+
+def session_body(config: SessionConfig, info: ProviderInfo = OPENAI) -> dict[str, Any]:
     """The GA ``session`` object for ``session.update``."""
     fmt = {"type": "audio/pcm", "rate": config.sample_rate}
-    audio_in: dict[str, Any] = {"format": fmt, "turn_detection": _turn_detection(config)}
+    audio_in: dict[str, Any] = {"format": fmt, "turn_detection": turn_detection_json(config)}
     if config.transcription_model:
         audio_in["transcription"] = {"model": config.transcription_model}
     body: dict[str, Any] = {
         "type": "realtime",
         "instructions": config.instructions,
         "output_modalities": list(config.output_modalities),
-        "audio": {"input": audio_in, "output": {"format": dict(fmt), "voice": config.voice}},
+        "audio": {
+            "input": audio_in,
+            "output": {"format": dict(fmt), "voice": info.voice_for(config)},
+        },
     }
     if config.tools:
-        body["tools"] = [_tool(t) for t in config.tools]
+        body["tools"] = [tool_json(t) for t in config.tools]
         body["tool_choice"] = "auto"
     return body
 
 
-def _tool(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "name": tool.name,
-        "description": tool.description,
-        "parameters": tool.parameters,
-    }
-
-
-def _turn_detection(config: SessionConfig) -> dict[str, Any] | None:
-    if config.turn_detection is None:
-        return None
-    td: dict[str, Any] = {"type": config.turn_detection}
-    if config.turn_detection == "server_vad":
-        if config.vad_threshold is not None:
-            td["threshold"] = config.vad_threshold
-        if config.silence_duration_ms is not None:
-            td["silence_duration_ms"] = config.silence_duration_ms
-        if config.prefix_padding_ms is not None:
-            td["prefix_padding_ms"] = config.prefix_padding_ms
-    return td
-
-
-def config_from_session(session: dict[str, Any]) -> SessionConfig:
-    """Inverse of :func:`session_body` (for round trips and for peers reading our updates)."""
-    where = "session.update.session"
-    audio = get_obj(session, "audio", where)
-    audio_in = get_obj(audio, "input", where + ".audio")
-    audio_out = get_obj(audio, "output", where + ".audio")
-    td = audio_in.get("turn_detection")
-    kind = None if td is None else get_str(td, "type", where + ".audio.input.turn_detection")
-    if kind not in (None, "server_vad", "semantic_vad"):
-        raise ProtocolError(f"{where}: unknown turn_detection type {kind!r}")
-    tools = tuple(
-        ToolSpec(
-            get_str(t, "name", where + ".tools[]"),
-            t.get("description", ""),
-            t.get("parameters", {"type": "object", "properties": {}}),
-        )
-        for t in session.get("tools", [])
+def _format(obj: Any) -> tuple[str | None, int | None]:
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    if not isinstance(fmt, dict):
+        return None, None
+    kind, rate = fmt.get("type"), fmt.get("rate")
+    return (
+        kind if isinstance(kind, str) else None,
+        rate if isinstance(rate, int) and not isinstance(rate, bool) else None,
     )
-    transcription = audio_in.get("transcription")
-    fmt = get_obj(audio_in, "format", where + ".audio.input")
-    return SessionConfig(
-        instructions=session.get("instructions", ""),
-        voice=get_str(audio_out, "voice", where + ".audio.output"),
-        turn_detection=kind,  # type: ignore[arg-type]
-        vad_threshold=(td or {}).get("threshold"),
-        silence_duration_ms=(td or {}).get("silence_duration_ms"),
-        prefix_padding_ms=(td or {}).get("prefix_padding_ms"),
-        transcription_model=transcription.get("model") if transcription else None,
-        output_modalities=tuple(session.get("output_modalities", ["audio"])),
-        tools=tools,
-        sample_rate=get_int(fmt, "rate", where + ".audio.input.format", 24000),
+
+
+def confirmed_session(session: dict[str, Any], audio_in: Any, audio_out: Any) -> SessionUpdated:
+    """What a ``session.updated`` confirms, from the session and its audio input/output."""
+    td_holder = audio_in if isinstance(audio_in, dict) and "turn_detection" in audio_in else None
+    if td_holder is None and "turn_detection" in session:
+        td_holder = session
+    turn_detection: str | None = None
+    if td_holder is not None:
+        td = td_holder["turn_detection"]
+        kind = td.get("type") if isinstance(td, dict) else None
+        turn_detection = "none" if td is None else (kind if isinstance(kind, str) else None)
+    voice = audio_out.get("voice") if isinstance(audio_out, dict) else None
+    if voice is None:
+        voice = session.get("voice")
+    stype, sid = session.get("type"), session.get("id")
+    in_fmt, in_rate = _format(audio_in)
+    out_fmt, out_rate = _format(audio_out)
+    return SessionUpdated(
+        sid if isinstance(sid, str) else "",
+        session_type=stype if isinstance(stype, str) else None,
+        turn_detection=turn_detection,
+        voice=voice if isinstance(voice, str) else None,
+        input_format=in_fmt,
+        input_rate=in_rate,
+        output_format=out_fmt,
+        output_rate=out_rate,
+    )
+
+
+def _session_updated(obj: dict[str, Any], kind: str) -> SessionUpdated:
+    session = get_obj(obj, "session", kind)
+    audio = session.get("audio")
+    audio = audio if isinstance(audio, dict) else {}
+    return confirmed_session(session, audio.get("input"), audio.get("output"))
+
+
+def _response_done(obj: dict[str, Any], kind: str) -> ResponseDone:
+    response = get_obj(obj, "response", kind)
+    details = response.get("status_details")
+    details = details if isinstance(details, dict) else {}
+    error = details.get("error")
+    error = error if isinstance(error, dict) else {}
+    reason, message, code = details.get("reason"), error.get("message"), error.get("code")
+    return ResponseDone(
+        get_str(response, "id", kind),
+        get_str(response, "status", kind, "completed"),
+        usage=decode_usage(response),
+        reason=reason if isinstance(reason, str) else None,
+        error_message=message if isinstance(message, str) else None,
+        error_code=code if isinstance(code, str) else None,
+    )
+
+
+def _server_error(obj: dict[str, Any], kind: str) -> ServerError:
+    """``error`` (or an unknown error-like event) → :class:`ServerError`."""
+    err = obj.get("error")
+    if not isinstance(err, dict):
+        if kind == "error":
+            raise ProtocolError(f"{kind}: missing field 'error'")
+        err = obj
+    code, etype = err.get("code"), err.get("type") if err is not obj else None
+    if kind == "error":
+        message = get_str(err, "message", kind, "")
+    else:
+        text = err.get("message")
+        message = text if isinstance(text, str) and text else f"the server sent {kind[:80]!r}"
+    return ServerError(
+        message,
+        code if isinstance(code, str) else None,
+        etype if isinstance(etype, str) else "server_error",
+        event_type=kind,
     )
 
 
 class OpenAICodec:
-    """OpenAI Realtime GA wire codec. One instance per connection (it logs unknowns once)."""
+    """OpenAI Realtime GA wire codec. One instance per connection (it logs unknowns once and
+    keeps the transcript deltas of items whose ``.done`` is still to come)."""
 
     provider = "openai"
+    info: ProviderInfo = OPENAI
 
     def __init__(self) -> None:
         self._unknown = UnknownTypes(self.provider)
         self._ids = itertools.count(1)
+        self._transcripts = Transcripts()
 
     # ------------------------------------------------------------- client → wire
 
     def session_update(self, config: SessionConfig) -> dict[str, Any]:
-        return {"type": "session.update", "session": session_body(config)}
+        return {"type": "session.update", "session": session_body(config, self.info)}
 
     def encode(self, event: ClientEvent) -> str:
         match event:
@@ -194,80 +245,28 @@ class OpenAICodec:
                 return '{"type":"response.create"}'
             case CancelResponse():
                 return '{"type":"response.cancel"}'
-            case SendUserText(text, item_id):
-                item: dict[str, Any] = {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": text}],
-                }
-                if item_id:
-                    item = {"id": item_id, **item}
-                return json.dumps({"type": "conversation.item.create", "item": item})
-            case SendToolOutput(call_id, output):
-                return json.dumps(
-                    {
-                        "type": "conversation.item.create",
-                        "item": {
-                            "type": "function_call_output",
-                            "call_id": call_id,
-                            "output": output,
-                        },
-                    }
-                )
-            case TruncateItem(item_id, audio_end_ms, content_index):
-                return json.dumps(
-                    {
-                        "type": "conversation.item.truncate",
-                        "item_id": item_id,
-                        "content_index": content_index,
-                        "audio_end_ms": audio_end_ms,
-                    }
-                )
+            case SendUserText() | SendToolOutput() | TruncateItem():
+                return json.dumps(mirror.item_event(event))
         raise TypeError(f"not a client event: {event!r}")
 
     def decode_client(self, data: str | bytes) -> ClientEvent:
         """Wire JSON of a client event → neutral event (mirror of :meth:`encode`)."""
         obj = load_object(data)
-        kind: str = obj["type"]
-        match kind:
-            case "input_audio_buffer.append":
-                return AppendAudio(decode_pcm(get_str(obj, "audio", kind), kind))
-            case "session.update":
-                return UpdateSession(config_from_session(get_obj(obj, "session", kind)))
-            case "input_audio_buffer.commit":
-                return CommitAudio()
-            case "input_audio_buffer.clear":
-                return ClearAudio()
-            case "response.create":
-                return CreateResponse()
-            case "response.cancel":
-                return CancelResponse()
-            case "conversation.item.create":
-                item = get_obj(obj, "item", kind)
-                if item.get("type") == "function_call_output":
-                    return SendToolOutput(
-                        get_str(item, "call_id", kind), get_str(item, "output", kind)
-                    )
-                content = item.get("content")
-                if not isinstance(content, list) or not content or not isinstance(content[0], dict):
-                    raise ProtocolError(f"{kind}: item.content must be a non-empty list")
-                return SendUserText(
-                    get_str(content[0], "text", kind + ".item.content[0]"),
-                    get_str(item, "id", kind + ".item", ""),
-                )
-            case "conversation.item.truncate":
-                return TruncateItem(
-                    get_str(obj, "item_id", kind),
-                    get_int(obj, "audio_end_ms", kind),
-                    get_int(obj, "content_index", kind, 0),
-                )
-        raise ProtocolError(f"unknown client event type {kind[:80]!r}")
+        if obj["type"] == "session.update":
+            return UpdateSession(self.config_from_session(get_obj(obj, "session", obj["type"])))
+        return mirror.decode_client_object(obj)
+
+    def config_from_session(self, session: dict[str, Any]) -> SessionConfig:
+        return mirror.config_from_session(session)
+
+    def encode_server(self, event: ServerEvent) -> dict[str, Any]:
+        """Neutral server event → a complete GA wire object (mirror of :meth:`decode`)."""
+        return mirror.encode_server(event, f"event_{next(self._ids)}")
 
     # ------------------------------------------------------------- wire → server
 
     def decode(self, data: str | bytes) -> ServerEvent | None:
-        obj = load_object(data)
-        return self.decode_object(obj)
+        return self.decode_object(load_object(data))
 
     def decode_object(self, obj: dict[str, Any]) -> ServerEvent | None:
         kind: str = obj["type"]
@@ -280,16 +279,47 @@ class OpenAICodec:
                 )
             case "response.output_audio.done" | "response.audio.done":
                 return AudioDone(get_str(obj, "response_id", kind), get_str(obj, "item_id", kind))
+            case _:
+                return self._decode_other(obj, kind)
+
+    def _decode_other(self, obj: dict[str, Any], kind: str) -> ServerEvent | None:
+        event = self._decode_text(obj, kind)
+        if event is None:
+            event = self._decode_turns(obj, kind)
+        if event is None:
+            event = self._decode_items(obj, kind)
+        if event is None and kind not in _SOMETIMES_NONE and not is_ignored(kind, IGNORED):
+            if is_error_like(kind, obj):
+                return _server_error(obj, kind)
+            self._unknown.note(kind)
+        return event
+
+    def _decode_text(self, obj: dict[str, Any], kind: str) -> ServerEvent | None:
+        match kind:
             case "response.output_audio_transcript.delta" | "response.audio_transcript.delta":
-                return TranscriptDelta(get_str(obj, "item_id", kind), get_str(obj, "delta", kind))
+                item_id, delta = get_str(obj, "item_id", kind), get_str(obj, "delta", kind, "")
+                self._transcripts.add(item_id, delta)
+                return TranscriptDelta(item_id, delta)
             case "response.output_audio_transcript.done" | "response.audio_transcript.done":
-                return TranscriptDone(
+                item_id = get_str(obj, "item_id", kind)
+                text = get_str(obj, "transcript", kind, "")
+                return TranscriptDone(item_id, self._transcripts.finish(item_id, text))
+            case "response.output_text.delta" | "response.text.delta":
+                item_id, delta = get_str(obj, "item_id", kind), get_str(obj, "delta", kind, "")
+                self._transcripts.add(item_id, delta)
+                return TextDelta(item_id, delta)
+            case "response.output_text.done" | "response.text.done":
+                item_id = get_str(obj, "item_id", kind)
+                text = get_str(obj, "text", kind, "")
+                return TextDone(item_id, self._transcripts.finish(item_id, text))
+            case "conversation.item.input_audio_transcription.completed":
+                return InputTranscript(
                     get_str(obj, "item_id", kind), get_str(obj, "transcript", kind, "")
                 )
-            case "response.output_text.delta" | "response.text.delta":
-                return TextDelta(get_str(obj, "item_id", kind), get_str(obj, "delta", kind))
-            case "response.output_text.done" | "response.text.done":
-                return TextDone(get_str(obj, "item_id", kind), get_str(obj, "text", kind, ""))
+        return None
+
+    def _decode_turns(self, obj: dict[str, Any], kind: str) -> ServerEvent | None:
+        match kind:
             case "input_audio_buffer.speech_started":
                 return SpeechStarted(
                     get_str(obj, "item_id", kind, ""), get_int(obj, "audio_start_ms", kind, 0)
@@ -300,17 +330,20 @@ class OpenAICodec:
                 )
             case "input_audio_buffer.committed":
                 return AudioCommitted(get_str(obj, "item_id", kind, ""))
-            case "conversation.item.input_audio_transcription.completed":
-                return InputTranscript(
-                    get_str(obj, "item_id", kind), get_str(obj, "transcript", kind, "")
-                )
             case "response.created":
                 return ResponseCreated(get_str(get_obj(obj, "response", kind), "id", kind))
             case "response.done":
-                response = get_obj(obj, "response", kind)
-                return ResponseDone(
-                    get_str(response, "id", kind), get_str(response, "status", kind, "completed")
-                )
+                return _response_done(obj, kind)
+            case "session.created":
+                return SessionCreated(get_str(get_obj(obj, "session", kind), "id", kind, ""))
+            case "session.updated":
+                return _session_updated(obj, kind)
+            case "error":
+                return _server_error(obj, kind)
+        return None
+
+    def _decode_items(self, obj: dict[str, Any], kind: str) -> ServerEvent | None:
+        match kind:
             case "response.output_item.added":
                 item = get_obj(obj, "item", kind)
                 if item.get("type") == "function_call":
@@ -319,7 +352,6 @@ class OpenAICodec:
                         get_str(item, "call_id", kind),
                         get_str(item, "name", kind),
                     )
-                return None
             case "response.function_call_arguments.done":
                 name = obj.get("name")
                 return ToolCall(
@@ -336,160 +368,4 @@ class OpenAICodec:
                 )
                 if item.get("role") == "user" and any(c.get("type") == "input_text" for c in texts):
                     return UserTextAdded(get_str(item, "id", kind, ""))
-                return None
-            case "session.created":
-                return SessionCreated(get_str(get_obj(obj, "session", kind), "id", kind, ""))
-            case "session.updated":
-                return SessionUpdated(get_str(get_obj(obj, "session", kind), "id", kind, ""))
-            case "error":
-                err = get_obj(obj, "error", kind)
-                code = err.get("code")
-                return ServerError(
-                    get_str(err, "message", kind, ""),
-                    code if isinstance(code, str) else None,
-                    get_str(err, "type", kind, "server_error"),
-                )
-        if kind not in IGNORED:
-            self._unknown.note(kind)
         return None
-
-    def encode_server(self, event: ServerEvent) -> dict[str, Any]:
-        """Neutral server event → a complete GA wire object (mirror of :meth:`decode`)."""
-        eid = f"event_{next(self._ids)}"
-        part = {"event_id": eid, "output_index": 0, "content_index": 0}
-        match event:
-            case AudioDelta(response_id, item_id, pcm):
-                return {
-                    "type": "response.output_audio.delta",
-                    "response_id": response_id,
-                    "item_id": item_id,
-                    "delta": encode_pcm(pcm),
-                    **part,
-                }
-            case AudioDone(response_id, item_id):
-                return {
-                    "type": "response.output_audio.done",
-                    "response_id": response_id,
-                    "item_id": item_id,
-                    **part,
-                }
-            case TranscriptDelta(item_id, delta):
-                return {
-                    "type": "response.output_audio_transcript.delta",
-                    "response_id": "resp",
-                    "item_id": item_id,
-                    "delta": delta,
-                    **part,
-                }
-            case TranscriptDone(item_id, transcript):
-                return {
-                    "type": "response.output_audio_transcript.done",
-                    "response_id": "resp",
-                    "item_id": item_id,
-                    "transcript": transcript,
-                    **part,
-                }
-            case TextDelta(item_id, delta):
-                return {
-                    "type": "response.output_text.delta",
-                    "response_id": "resp",
-                    "item_id": item_id,
-                    "delta": delta,
-                    **part,
-                }
-            case TextDone(item_id, text):
-                return {
-                    "type": "response.output_text.done",
-                    "response_id": "resp",
-                    "item_id": item_id,
-                    "text": text,
-                    **part,
-                }
-            case SpeechStarted(item_id, ms):
-                return {
-                    "type": "input_audio_buffer.speech_started",
-                    "event_id": eid,
-                    "item_id": item_id,
-                    "audio_start_ms": ms,
-                }
-            case SpeechStopped(item_id, ms):
-                return {
-                    "type": "input_audio_buffer.speech_stopped",
-                    "event_id": eid,
-                    "item_id": item_id,
-                    "audio_end_ms": ms,
-                }
-            case AudioCommitted(item_id):
-                return {"type": "input_audio_buffer.committed", "event_id": eid, "item_id": item_id}
-            case InputTranscript(item_id, transcript):
-                return {
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    "event_id": eid,
-                    "item_id": item_id,
-                    "content_index": 0,
-                    "transcript": transcript,
-                    "usage": {"type": "duration", "seconds": 1.0},
-                }
-            case ResponseCreated(response_id):
-                return {
-                    "type": "response.created",
-                    "event_id": eid,
-                    "response": {
-                        "id": response_id,
-                        "object": "realtime.response",
-                        "status": "in_progress",
-                        "output": [],
-                    },
-                }
-            case ResponseDone(response_id, status):
-                return {
-                    "type": "response.done",
-                    "event_id": eid,
-                    "response": {
-                        "id": response_id,
-                        "object": "realtime.response",
-                        "status": status,
-                        "output": [],
-                    },
-                }
-            case ToolCallStarted(item_id, call_id, name):
-                return {
-                    "type": "response.output_item.added",
-                    "event_id": eid,
-                    "response_id": "resp",
-                    "output_index": 0,
-                    "item": {
-                        "id": item_id,
-                        "type": "function_call",
-                        "call_id": call_id,
-                        "name": name,
-                        "arguments": "",
-                        "status": "in_progress",
-                    },
-                }
-            case ToolCall(call_id, name, arguments, item_id):
-                return {
-                    "type": "response.function_call_arguments.done",
-                    "event_id": eid,
-                    "response_id": "resp",
-                    "output_index": 0,
-                    "item_id": item_id,
-                    "call_id": call_id,
-                    "name": name or "",
-                    "arguments": arguments,
-                }
-            case SessionCreated(session_id) | SessionUpdated(session_id):
-                kind = "session.created" if isinstance(event, SessionCreated) else "session.updated"
-                return {
-                    "type": kind,
-                    "event_id": eid,
-                    # The GA schema has no session id; real servers add one ("sess_…").
-                    "session": {"type": "realtime", **({"id": session_id} if session_id else {})},
-                }
-            case ServerError(message, code, etype):
-                return {
-                    "type": "error",
-                    "event_id": eid,
-                    "error": {"type": etype, "code": code, "message": message},
-                }
-        raise TypeError(f"not a server event: {event!r}")

@@ -1,33 +1,61 @@
-"""Compare what the server confirmed (``session.updated``) with the configuration asked for."""
+"""Judge what ``session.updated`` confirmed against the configuration that was asked for.
+
+The policy: a different session type, turn detection, audio format or rate makes the session
+unusable (the mic would stream into a buffer nobody answers, or audio would be garbled), so
+setup fails; a different voice, or a provider that should name its session type and did not,
+is worth a warning. Fields the server did not echo are not judged.
+"""
 
 from __future__ import annotations
 
-from .events import SessionConfig, SessionEcho
+from dataclasses import dataclass
 
-#: The audio format every session asks for (24 kHz mono PCM16 at ``config.sample_rate``).
+from .events import SessionConfig, SessionUpdated
+from .providers import ProviderInfo
+
+#: The audio format every session asks for (mono PCM16 at ``config.sample_rate``).
 PCM_FORMAT = "audio/pcm"
 
 
-def check_echo(
-    config: SessionConfig, echo: SessionEcho | None, session_type: str | None
-) -> tuple[str, list[str]]:
-    """``(problem, warnings)``: a problem makes the session unusable (the mic would stream into
-    a buffer nobody answers, or audio would be garbled); a warning is worth telling. Fields the
-    server did not report are not judged."""
-    if echo is None:
-        return "", []
+@dataclass(frozen=True, slots=True)
+class Differences:
+    """What the server confirmed differently, one readable line per difference."""
+
+    #: The session cannot work as asked: setup fails.
+    problems: tuple[str, ...] = ()
+    #: It works, but the user should know.
+    warnings: tuple[str, ...] = ()
+
+
+def confirmation_differences(
+    info: ProviderInfo, asked: SessionConfig, confirmed: SessionUpdated
+) -> Differences:
+    """Compare ``confirmed`` with ``asked`` as ``info``'s codec sent it (its default voice
+    fills an empty one)."""
     problems: list[str] = []
-    if session_type is not None and echo.session_type not in (None, session_type):
-        problems.append(f"session type {echo.session_type!r} instead of {session_type!r}")
-    asked_td = config.turn_detection or "none"
-    if echo.turn_detection is not None and echo.turn_detection != asked_td:
-        problems.append(f"turn detection {echo.turn_detection!r} instead of {asked_td!r}")
-    for which, got in (("input", echo.input_format), ("output", echo.output_format)):
-        if got is not None and got != PCM_FORMAT:
-            problems.append(f"{which} audio format {got!r} instead of {PCM_FORMAT!r}")
-    if echo.sample_rate is not None and echo.sample_rate != config.sample_rate:
-        problems.append(f"sample rate {echo.sample_rate} instead of {config.sample_rate}")
     warnings: list[str] = []
-    if echo.voice is not None and echo.voice != config.voice:
-        warnings.append(f"the model speaks with voice {echo.voice!r}, not {config.voice!r}")
-    return "; ".join(problems), warnings
+    if info.session_type is not None:
+        if confirmed.session_type is None:
+            warnings.append(
+                f"the server did not confirm session type {info.session_type!r} "
+                "(a beta-protocol server?)"
+            )
+        elif confirmed.session_type != info.session_type:
+            problems.append(
+                f"session type {confirmed.session_type!r} instead of {info.session_type!r}"
+            )
+    wanted_td = asked.turn_detection or "none"
+    if confirmed.turn_detection is not None and confirmed.turn_detection != wanted_td:
+        problems.append(f"turn detection {confirmed.turn_detection!r} instead of {wanted_td!r}")
+    for side, fmt, rate in (
+        ("input", confirmed.input_format, confirmed.input_rate),
+        ("output", confirmed.output_format, confirmed.output_rate),
+    ):
+        if fmt is not None and fmt != PCM_FORMAT:
+            problems.append(f"{side} audio format {fmt!r} instead of {PCM_FORMAT!r}")
+        if rate is not None and rate != asked.sample_rate:
+            problems.append(f"{side} audio rate {rate} instead of {asked.sample_rate}")
+    voice = info.voice_for(asked)
+    if confirmed.voice is not None and confirmed.voice != voice:
+        warnings.append(f"voice {confirmed.voice!r} instead of {voice!r}")
+    return Differences(tuple(problems), tuple(warnings))

@@ -2,70 +2,60 @@
 
 Grok's Voice Agent API speaks the OpenAI realtime event vocabulary with a flatter session:
 ``voice``, ``instructions`` and ``turn_detection`` sit directly in ``session`` (no
-``session.type``), and audio formats are ``session.audio.{input,output}.format``. It opens with
-``conversation.created`` and sends ``ping`` keepalive events; both are ignored quietly. Error
-codes differ from OpenAI's and are passed through as they come.
+``session.type``), and audio formats are ``session.audio.{input,output}.format``. Turn detection
+is ``server_vad`` or ``null`` only. It opens with ``session.created`` (older servers:
+``conversation.created``) and sends ``ping`` keepalive events; both are handled quietly. Error
+codes differ from OpenAI's and are passed through as they come. Differences that are not wire
+encoding (default voice, barge-in, credentials) are in :mod:`.providers`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .codec import UnknownTypes, get_obj, get_str, load_object
-from .errors import ProtocolError
-from .events import ClientEvent, SessionConfig, ToolSpec, UpdateSession
-from .openai import OpenAICodec, _tool, _turn_detection
+from .codec import get_obj, get_str, tool_json, tools_from_json, turn_detection_json
+from .events import SessionConfig
+from .mirror import turn_detection_of
+from .openai import OpenAICodec
+from .providers import XAI, ProviderInfo
 
 
-def xai_session_body(config: SessionConfig) -> dict[str, Any]:
+def xai_session_body(config: SessionConfig, info: ProviderInfo = XAI) -> dict[str, Any]:
     fmt = {"type": "audio/pcm", "rate": config.sample_rate}
     body: dict[str, Any] = {
         "instructions": config.instructions,
-        "voice": config.voice,
-        "turn_detection": _turn_detection(config),
+        "voice": info.voice_for(config),
+        "turn_detection": turn_detection_json(config),
         "audio": {"input": {"format": fmt}, "output": {"format": dict(fmt)}},
     }
     if config.tools:
-        body["tools"] = [_tool(t) for t in config.tools]
+        body["tools"] = [tool_json(t) for t in config.tools]
     return body
 
 
 class XAICodec(OpenAICodec):
-    """xAI Grok realtime wire codec."""
+    """xAI Grok realtime wire codec: OpenAI's decoder, xAI's session shape."""
 
     provider = "xai"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._unknown = UnknownTypes(self.provider)
+    info: ProviderInfo = XAI
 
     def session_update(self, config: SessionConfig) -> dict[str, Any]:
-        return {"type": "session.update", "session": xai_session_body(config)}
+        return {"type": "session.update", "session": xai_session_body(config, self.info)}
 
-    def decode_client(self, data: str | bytes) -> ClientEvent:
-        obj = load_object(data)
-        if obj["type"] != "session.update":
-            return super().decode_client(data)
+    def config_from_session(self, session: dict[str, Any]) -> SessionConfig:
         where = "session.update.session"
-        session = get_obj(obj, "session", "session.update")
-        td = session.get("turn_detection")
-        kind = None if td is None else get_str(td, "type", where + ".turn_detection")
-        if kind not in (None, "server_vad", "semantic_vad"):
-            raise ProtocolError(f"{where}: unknown turn_detection type {kind!r}")
+        kind, td = turn_detection_of(session.get("turn_detection"), where)
         fmt = get_obj(get_obj(get_obj(session, "audio", where), "input", where), "format", where)
-        return UpdateSession(
-            SessionConfig(
-                instructions=session.get("instructions", ""),
-                voice=get_str(session, "voice", where),
-                turn_detection=kind,  # type: ignore[arg-type]
-                vad_threshold=(td or {}).get("threshold"),
-                silence_duration_ms=(td or {}).get("silence_duration_ms"),
-                prefix_padding_ms=(td or {}).get("prefix_padding_ms"),
-                transcription_model=None,
-                tools=tuple(
-                    ToolSpec(t["name"], t.get("description", ""), t.get("parameters", {}))
-                    for t in session.get("tools", [])
-                ),
-                sample_rate=int(fmt.get("rate", 24000)),
-            )
+        rate = fmt.get("rate")
+        return SessionConfig(
+            instructions=session.get("instructions") or "",
+            voice=get_str(session, "voice", where),
+            turn_detection=kind,
+            vad_threshold=td.get("threshold"),
+            silence_duration_ms=td.get("silence_duration_ms"),
+            prefix_padding_ms=td.get("prefix_padding_ms"),
+            transcription_model=None,
+            tools=tools_from_json(session, where),
+            sample_rate=rate if isinstance(rate, int) else 24000,
         )
+

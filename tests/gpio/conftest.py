@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from device.simulator import Simulator
+
+from .rig import TOKEN, Gate, Rig
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory(pin_class=MockPWMPin)
+    yield f
+    f.reset()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(token=TOKEN, reply_seconds=2.0) as s:
+        yield s
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+async def rig(factory: MockFactory, sim: Simulator, gate: Gate) -> AsyncIterator[Rig]:
+    r = Rig(factory, sim, gate)
+    try:
+        yield r
+    finally:
+        await r.close()
