@@ -36,6 +36,7 @@ from .config_rules import validate
 from .realtime.errors import ConfigError
 from .realtime.events import SessionConfig
 from .realtime.models import RealtimeModel, model_for
+from .realtime.providers import provider_info
 
 DEFAULT_PATH = Path("/etc/voice-device/config.toml")
 
@@ -163,7 +164,7 @@ class Config:
 
     def session_config(self) -> SessionConfig:
         m = self.model
-        voice = m.voice or ("marin" if m.provider == "openai" else "eve")
+        voice = m.voice or provider_info(m.provider).default_voice
         return SessionConfig(
             instructions=m.instructions,
             voice=voice,
@@ -191,7 +192,7 @@ class Config:
     def api_key_env(self) -> str:
         if self.credential.env:
             return self.credential.env
-        return "XAI_API_KEY" if self.model.provider == "xai" else "OPENAI_API_KEY"
+        return provider_info(self.model.provider).api_key_env
 
     def socket_mode(self) -> int:
         return int(self.control.mode, 8)

@@ -27,6 +27,11 @@ from .redact import REDACT, public_url, register_url
 
 log = logging.getLogger("device.transport")
 
+#: The open connection type, and the exception its ``send``/iteration raise once it is closed:
+#: the session names these, never ``websockets`` itself.
+Connection = ClientConnection
+ConnectionClosed = websockets.exceptions.ConnectionClosed
+
 #: Largest message accepted from the model (GA audio deltas are far below this).
 MAX_MESSAGE = 16 * 1024 * 1024
 PING_INTERVAL = 10.0

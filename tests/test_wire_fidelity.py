@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from openai_conformance import validate_server
-from test_providers import DIALECTS, dialled, next_of
+from recorder import Recorder
+from test_providers import DIALECTS, TOKEN, dialled, model, next_of, token
+from waiting import until
 
 from device.realtime import OpenAICodec, XAICodec
+from device.realtime.errors import SessionRejected
 from device.realtime.events import (
     AudioDelta,
     CreateResponse,
@@ -31,8 +34,10 @@ from device.realtime.events import (
     UpdateSession,
     Usage,
 )
-from device.realtime.providers import OPENAI, XAI, confirmation_differences, provider_info
-from device.simulator import INPUT_AUDIO_TOKENS_PER_S, OUTPUT_AUDIO_TOKENS_PER_S
+from device.realtime.providers import OPENAI, XAI, provider_info
+from device.realtime.setup import Differences, confirmation_differences
+from device.session import RealtimeSession
+from device.simulator import INPUT_AUDIO_TOKENS_PER_S, OUTPUT_AUDIO_TOKENS_PER_S, Simulator
 
 CODECS = [OpenAICodec, XAICodec]
 
@@ -141,7 +146,7 @@ async def test_session_updated_carries_what_the_server_confirmed(dialect: str) -
     assert (updated.input_format, updated.input_rate) == ("audio/pcm", 24000)
     assert (updated.output_format, updated.output_rate) == ("audio/pcm", 24000)
     assert updated.session_type == ("realtime" if dialect == "openai" else None)
-    assert confirmation_differences(provider_info(dialect), config, updated) == []
+    assert confirmation_differences(provider_info(dialect), config, updated) == Differences()
 
 
 def test_a_server_confirming_something_else_is_named() -> None:
@@ -150,16 +155,77 @@ def test_a_server_confirming_something_else_is_named() -> None:
         "input_audio_format": "pcm16"}))  # fmt: skip
     assert isinstance(beta, SessionUpdated)
     found = confirmation_differences(OPENAI, SessionConfig(), beta)
-    assert any("session type" in f for f in found)
-    assert any("turn detection 'none' instead of 'server_vad'" in f for f in found)
-    assert any("voice 'alloy' instead of 'marin'" in f for f in found)
+    assert any("session type" in f for f in found.warnings)  # not echoed: told, not fatal
+    assert found.problems == ("turn detection 'none' instead of 'server_vad'",)
+    assert found.warnings[-1] == "voice 'alloy' instead of 'marin'"  # works, but told
     slow = XAICodec().decode(wire(type="session.updated", session={
         "voice": "eve", "turn_detection": {"type": "server_vad"},
         "audio": {"output": {"format": {"type": "audio/pcm", "rate": 16000}}}}))  # fmt: skip
     assert isinstance(slow, SessionUpdated)
-    assert confirmation_differences(XAI, SessionConfig(), slow) == [
-        "output audio rate 16000 instead of 24000"
-    ]
+    assert confirmation_differences(XAI, SessionConfig(), slow) == Differences(
+        problems=("output audio rate 16000 instead of 24000",)
+    )
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_failed_responses_reason_reaches_the_user_end_to_end(dialect: str) -> None:
+    async with Simulator(token=TOKEN, dialect=dialect, pace=0) as sim:
+        session = RealtimeSession(model(dialect, sim.url))
+        watch = Recorder(session)
+        await session.connect(token())
+        sim.fail_next_response("The model is overloaded, try again.", "model_overloaded")
+        await session.send_message("Hello?")
+        await until(lambda: bool(watch.errors()), what="the failure told")
+        (error,) = watch.errors()
+        assert error.code == "server"
+        assert error.message == (
+            "the model's response failed: model_overloaded: The model is overloaded, try again."
+        )
+        assert session.status == "connected"  # one failed reply does not end the session
+        await session.send_message("Hello again?")  # and the next one is answered
+        await until(lambda: len([e for e in sim.sent if e["type"] == "response.done"]) == 2)
+        assert [e["response"]["status"] for e in sim.sent if e["type"] == "response.done"] == [
+            "failed",
+            "completed",
+        ]
+        assert len(watch.errors()) == 1
+        await session.disconnect()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_peer_confirming_no_turn_detection_fails_setup_clearly(dialect: str) -> None:
+    """Asked for server VAD, the peer confirms ``turn_detection: null``: the mic would stream
+    into a buffer nobody answers, so the session is not ``connected`` and says why."""
+    async with Simulator(token=TOKEN, dialect=dialect, pace=0) as sim:
+        sim.turn_detection_off = True
+        session = RealtimeSession(model(dialect, sim.url), config=SessionConfig())
+        watch = Recorder(session)
+        with pytest.raises(SessionRejected, match="turn detection 'none' instead of 'server_vad'"):
+            await session.connect(token())
+        (updated,) = [e for e in sim.sent if e["type"] == "session.updated"]
+        echoed = model(dialect, sim.url).codec().decode(json.dumps(updated))
+        assert isinstance(echoed, SessionUpdated) and echoed.turn_detection == "none"
+        assert session.status == "closed"
+        assert "connected" not in watch.statuses()
+        assert not session.send_audio(bytes(960))  # not one sample streams
+        (error,) = watch.errors()
+        assert error.code == "session"
+        assert error.message == (
+            f"{dialect} confirmed a different session: "
+            "turn detection 'none' instead of 'server_vad'"
+        )
+        assert sim.connections == 1  # the same configuration would fail again: no retry
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_a_session_confirmed_as_asked_connects_without_a_warning(dialect: str) -> None:
+    async with Simulator(token=TOKEN, dialect=dialect, pace=0) as sim:
+        session = RealtimeSession(model(dialect, sim.url), config=SessionConfig())
+        watch = Recorder(session)
+        await session.connect(token())
+        assert session.status == "connected"
+        assert watch.errors() == []
+        await session.disconnect()
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

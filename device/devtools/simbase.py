@@ -130,6 +130,10 @@ class SimulatorBase:
         self._ids = itertools.count(1)
         self._reject: list[int] = []
         self._tool_calls: list[list[tuple[str, dict[str, Any]]]] = []
+        #: (message, code) of each scripted response failure, next first.
+        self._failures: list[tuple[str, str]] = []
+        #: Keep turn detection off whatever ``session.update`` asks (and confirm ``null``).
+        self.turn_detection_off = False
         self._redirects: list[tuple[int, str]] = []
         self._stalled = False
         self._changed = asyncio.Event()
@@ -195,6 +199,10 @@ class SimulatorBase:
     def script_tool_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> None:
         """The next response calls every tool of ``calls`` (one response, several calls)."""
         self._tool_calls.append(list(calls))
+
+    def fail_next_response(self, message: str, code: str = "server_error") -> None:
+        """The next response ends ``failed`` with this ``status_details.error``, no output."""
+        self._failures.append((message, code))
 
     def redirect_next(self, location: str, status: int = 302) -> None:
         """Answer the next handshake with ``status`` and ``Location: location``."""

@@ -59,8 +59,11 @@ class SimulatorReplies(SimulatorBase):
         await self._send(
             conn, {"type": "response.created", "response": {**response, "status": "in_progress"}}
         )
+        failure = self._failures.pop(0) if self._failures else None
         try:
-            if self._tool_calls:
+            if failure is not None:
+                status = "failed"
+            elif self._tool_calls:
                 await self._call_tools(conn, response_id, self._tool_calls.pop(0))
             else:
                 await self._speak(conn, response_id)
@@ -70,6 +73,9 @@ class SimulatorReplies(SimulatorBase):
         if status == "cancelled":
             reason = conn.cancel_reason or "client_cancelled"
             done["status_details"] = {"type": "cancelled", "reason": reason}
+        elif failure is not None:
+            error = {"type": "server_error", "code": failure[1], "message": failure[0]}
+            done["status_details"] = {"type": "failed", "error": error}
         with contextlib.suppress(ConnectionClosed):
             await self._send(conn, {"type": "response.done", "response": done})
 

@@ -162,6 +162,8 @@ class Simulator(SimulatorReplies):
             return
         first = "_configured" not in conn.session
         conn.session.update(session)
+        if self.turn_detection_off:
+            self._switch_off_turn_detection(conn)
         conn.session["_configured"] = True
         await self._send(conn, {"type": "session.updated", "session": conn.session})
         if first and self.greet:
@@ -298,6 +300,17 @@ class Simulator(SimulatorReplies):
                 conn.response is None or conn.response.done()
             ):
                 self.start_response(conn)
+
+    def _switch_off_turn_detection(self, conn: Conn) -> None:
+        """A server that ignores the turn detection asked for (see ``turn_detection_off``)."""
+        if self.dialect == "xai":
+            conn.session["turn_detection"] = None
+            return
+        audio = conn.session.get("audio")
+        audio = dict(audio) if isinstance(audio, dict) else {}
+        inp = audio.get("input")
+        audio["input"] = {**(inp if isinstance(inp, dict) else {}), "turn_detection": None}
+        conn.session["audio"] = audio
 
     def _interrupts(self, detection: dict[str, Any]) -> bool:
         """OpenAI cancels the response on speech (``interrupt_response``); xAI does not."""

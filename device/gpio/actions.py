@@ -67,7 +67,8 @@ class BoardSession(Session, Protocol):
     """What a :class:`device.gpio.Board` needs besides the action surface: the starting state
     of its LEDs, the session's turn detection (push-to-talk) and a notice subscription."""
 
-    config: SessionConfig
+    @property
+    def config(self) -> SessionConfig: ...
 
     @property
     def faults(self) -> Mapping[str, str]: ...

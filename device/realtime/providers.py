@@ -9,11 +9,11 @@ cancels the response itself on barge-in, and whether signed-URL credentials exis
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from .errors import ConfigError, CredentialError
-from .events import SessionConfig, SessionUpdated
+from .events import SessionConfig
 
 ProviderName = Literal["openai", "xai"]
 
@@ -43,6 +43,8 @@ class ProviderInfo:
     url_credentials: bool
     #: Error codes meaning "cancel found no active response" (benign after a barge-in).
     cancel_not_active_codes: tuple[str, ...]
+    #: The ``session.type`` its ``session.updated`` confirms (``None``: it echoes none).
+    session_type: str | None
 
     def voice_for(self, config: SessionConfig) -> str:
         """The voice to send: the configured one, or this provider's default when empty."""
@@ -52,8 +54,6 @@ class ProviderInfo:
         """``config`` with the provider default filled in for an empty voice."""
         if config.voice:
             return config
-        from dataclasses import replace
-
         return replace(config, voice=self.default_voice)
 
     def check_config(self, config: SessionConfig) -> None:
@@ -104,6 +104,7 @@ OPENAI = ProviderInfo(
     server_cancels_on_speech=True,
     url_credentials=True,
     cancel_not_active_codes=("response_cancel_not_active",),
+    session_type="realtime",
 )
 
 XAI = ProviderInfo(
@@ -121,6 +122,7 @@ XAI = ProviderInfo(
     url_credentials=False,
     # xAI's wording differs; the session also matches the message (see is_cancel_not_active).
     cancel_not_active_codes=("response_cancel_not_active", "no_active_response"),
+    session_type=None,
 )
 
 PROVIDERS: dict[str, ProviderInfo] = {"openai": OPENAI, "xai": XAI}
@@ -142,32 +144,3 @@ def is_cancel_not_active(info: ProviderInfo, code: str | None, message: str) -> 
         return True
     text = message.lower()
     return "cancel" in text and ("no active response" in text or "not active" in text)
-
-
-def confirmation_differences(
-    info: ProviderInfo, asked: SessionConfig, confirmed: SessionUpdated
-) -> list[str]:
-    """What ``session.updated`` confirmed differently from what was asked, one readable line
-    per difference (empty: all confirmed, or not echoed). OpenAI must echo ``type: realtime``;
-    fields the server did not echo are not differences."""
-    found: list[str] = []
-    if info.name == "openai" and confirmed.session_type != "realtime":
-        found.append(
-            f"session type {confirmed.session_type or '(none)'!r} instead of 'realtime' "
-            "(a beta-protocol server?)"
-        )
-    wanted_td = asked.turn_detection or "none"
-    if confirmed.turn_detection is not None and confirmed.turn_detection != wanted_td:
-        found.append(f"turn detection {confirmed.turn_detection!r} instead of {wanted_td!r}")
-    voice = info.voice_for(asked)
-    if confirmed.voice is not None and confirmed.voice != voice:
-        found.append(f"voice {confirmed.voice!r} instead of {voice!r}")
-    for side, fmt, rate in (
-        ("input", confirmed.input_format, confirmed.input_rate),
-        ("output", confirmed.output_format, confirmed.output_rate),
-    ):
-        if fmt is not None and fmt != "audio/pcm":
-            found.append(f"{side} audio format {fmt!r} instead of 'audio/pcm'")
-        if rate is not None and rate != asked.sample_rate:
-            found.append(f"{side} audio rate {rate} instead of {asked.sample_rate}")
-    return found

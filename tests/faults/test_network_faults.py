@@ -151,6 +151,28 @@ async def test_expired_explicit_credential_is_refused_clearly(sim: Simulator) ->
     assert sim.connections == 0
 
 
+async def test_an_already_expired_credential_from_the_source_is_retried_not_fatal(
+    sim: Simulator,
+) -> None:
+    issued: list[Credential] = []
+
+    async def lagging() -> Credential:
+        cred = fresh(minutes=-1 if len(issued) < 2 else 30)  # the backend hands out stale ones
+        issued.append(cred)
+        return cred
+
+    session = make_session(sim, lagging)
+    watch = Recorder(session)
+    session._credential = None
+    await session.connect()  # auto_reconnect: retried with backoff, not closed for good
+    await until(lambda: session.status == "connected", timeout=10)
+    assert len(issued) == 3
+    stale = [e for e in watch.errors() if e.code == "credential"]
+    assert stale and "expired" in stale[0].message
+    assert "closed" not in watch.statuses()
+    await session.disconnect()
+
+
 async def test_credential_source_down_keeps_retrying_then_heals(sim: Simulator) -> None:
     calls = 0
 
@@ -213,12 +235,19 @@ def audio_delta(b64: str) -> str:
 )
 async def test_bad_events_are_reported_and_the_session_carries_on(sim: Simulator, raw: str) -> None:
     session = make_session(sim)
+    watch = Recorder(session)
     await session.connect()
     await sim.send_raw(raw)
     await session.send_message("still there?")
     await until(lambda: session.stats.deltas_received > 0)
     assert session.status == "connected"
     assert sim.connections == 1
+    # a bad event is reported once, as a protocol error; an unknown type is only logged, and
+    # "AAAA" + "AQ==" decodes as base64 (4 bytes of PCM), so it is played, not refused
+    reported = [e for e in watch.errors() if e.code == "protocol"]
+    expected = 0 if "brand.new.thing" in raw or "AAAAAQ==" in raw else 1
+    assert len(reported) == session.stats.protocol_errors == expected
+    assert all("\n" not in e.message and len(e.message) <= 501 for e in reported)
     await session.disconnect()
 
 

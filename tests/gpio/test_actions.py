@@ -126,6 +126,9 @@ async def test_push_to_talk_sends_the_turn_events_on_the_wire(rig: Rig) -> None:
     await rig.sim.wait_for("input_audio_buffer.clear", count=2)
     tail = [e["type"] for e in rig.sim.received][-2:]
     assert tail == ["response.cancel", "input_audio_buffer.clear"]
+    for _ in range(10):  # a turn under 100 ms is not committed (the server would refuse it)
+        assert session.send_audio(FRAME)
+    await rig.sim.wait_for("input_audio_buffer.append", count=20)
     talk.drive_high()
     await rig.sim.wait_for("response.create", count=2)
     assert [e["type"] for e in rig.sim.received][-2:] == [
