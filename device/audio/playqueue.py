@@ -205,7 +205,7 @@ class PlayQueue:
         queued = self._queued
         base = self._written - queued
         if queued > 0:
-            base += min(queued, int((self.clock() - self._snap_t) * self.rate))
+            base += min(queued, round((self.clock() - self._snap_t) * self.rate))
         return base
 
     def queued_estimate(self) -> int:
@@ -213,7 +213,9 @@ class PlayQueue:
         return self._written - self.position()
 
     def played_ms(self, item: str) -> int:
-        """Milliseconds of ``item`` that have left the speaker (0 if unknown)."""
+        """Milliseconds of ``item`` that have left the speaker (0 if unknown or a cue)."""
+        if item == CUE:
+            return 0
         return self._item_frames(item, self.position()) * 1000 // self.rate
 
     def is_playing(self) -> bool:
