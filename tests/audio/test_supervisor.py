@@ -19,7 +19,8 @@ def test_an_outage_is_reported_once_and_retried_ever_more_slowly_up_to_the_cap()
         delays.append(sup.next_delay())
     assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
     assert [(f.kind, f.device) for f in faults] == [("missing", "hw:CARD=Mic")]
-    assert faults[0].message == 'capture device "hw:CARD=Mic" not available: No such file or directory'
+    message = 'capture device "hw:CARD=Mic" not available: No such file or directory'
+    assert faults[0].message == message
     assert sup.faulted
 
 
