@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..realtime.errors import ConfigError
-from .capture import MODEL_RATE, open_off_loop
+from .capture import MODEL_RATE
+from .pcmreader import open_off_loop
 from .pcmwriter import STALL_S, PcmWriter
 from .playqueue import CUE, PlayQueue
 from .supervisor import BACKOFF_CAP_S, BACKOFF_START_S, AudioFault, FaultSupervisor
