@@ -138,11 +138,9 @@ class PcmWriter:
         self.owner.stats.wakeups += 1
         self.owner._deadline = time.monotonic() + STALL_S
         try:
-            wrote = self._fill()
+            self._plan(self._fill())
         except Exception as exc:
             self.fail(exc)
-            return
-        self._plan(wrote)
 
     def _avail(self) -> int:
         import alsaaudio
