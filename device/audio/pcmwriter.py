@@ -64,6 +64,7 @@ class PcmWriter:
         self.pollable = True
         self.watching: list[tuple[int, bool]] = []  # (fd, is_writer)
         self.empty_wakes = 0
+        self.room = 0  # ALSA's free frames after the last fill
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -180,6 +181,7 @@ class PcmWriter:
             total += written
             room -= written
             self.carry = self.carry[written:] if written < n else None
+        self.room = room
         return total
 
     def _next_chunk(self, room: int, idle: bool) -> bool:
@@ -250,7 +252,8 @@ class PcmWriter:
         """Watch the descriptors while audio waits for room; otherwise one timer."""
         queue = self.owner.queue
         self._cancel_timer()
-        waiting = self.carry is not None or (queue.has_pending() and queue.startable(False))
+        idle = self.room >= self.buffer_size
+        waiting = self.carry is not None or (queue.has_pending() and queue.startable(idle))
         if waiting and self.active:
             if wrote:
                 self.empty_wakes = 0
@@ -264,6 +267,8 @@ class PcmWriter:
                     self.pollable = False
                     self.stop_watching()
             if self.pollable and self._watch():
+                # A safety net in case the descriptors stay quiet: the buffer's length.
+                self._later(self.buffer_size / self.rate)
                 return
             self._later(self.period_s / 2)
             return
