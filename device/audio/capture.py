@@ -5,17 +5,21 @@ its descriptor readable when a period is ready, ``loop.add_reader`` wakes the lo
 non-blocking ``read`` takes what is there. So no thread wakes up per period and no frame hops
 between threads; the only blocking ALSA call, opening the device, runs in a short-lived thread.
 Each period is downmixed to mono, converted from S32_LE to S16 when needed, resampled to 24 kHz
-with a streaming soxr resampler and cut into exact 20 ms frames (960 bytes), which go to
-``on_frame`` or into a bounded deque for :meth:`AlsaCapture.frames` (when the consumer stalls
-the oldest frames are dropped and counted). The ALSA buffer holds about
-``BUFFER_MS`` of audio, so a busy event loop delays frames rather than losing them.
+with a streaming soxr resampler and cut into exact 20 ms frames (960 bytes), which go to the
+listeners (:mod:`device.audio.fanout`): ``listen(rate, callback)`` for cheap callbacks on the
+loop (``on_frame`` is one at 24 kHz), :meth:`AlsaCapture.frames` for a bounded queue that a slow
+consumer overflows on its own (oldest frames dropped and counted). Each listener picks its rate
+(24 kHz for the session, 16 kHz for a wake-word model); each rate is resampled once per frame.
+The ALSA buffer holds about ``BUFFER_MS`` of audio, so a busy event loop delays frames rather
+than losing them.
 
 Faults never raise into the application:
 
 * overrun (``read`` returns ``-EPIPE``: the loop was away longer than the buffer): pyalsaaudio
   has already re-prepared the stream and the next read restarts it; the overrun is counted and
   logged at most once per second. Overruns are not sent to ``on_fault``.
-* device missing at start or lost mid-session (``ALSAAudioError``): ``on_fault`` receives an
+* device missing at start or lost mid-session (``ALSAAudioError``): the shared
+  :class:`~device.audio.supervisor.FaultSupervisor` policy. ``on_fault`` receives an
   :class:`AudioFault` (kind ``"missing"`` or ``"lost"``) naming the device, once per outage, and
   capture retries with exponential backoff (0.5 s doubling to 5 s); when the device is back and
   has delivered audio (the first read with frames, not merely a successful open) a
