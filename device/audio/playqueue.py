@@ -152,21 +152,31 @@ class PlayQueue:
         return False
 
     def take(self, max_samples: int) -> tuple[str, np.ndarray[Any, Any], int] | None:
-        """Up to ``max_samples`` samples of the head entry: ``(item, int16 samples, t_ns)``
-        (``t_ns`` is the entry's push time the first time it is taken, then 0)."""
-        if not self._pending or max_samples <= 0:
+        """Up to ``max_samples`` samples of the item at the head (across its entries):
+        ``(item, int16 samples, t_ns)``; ``t_ns`` is the head entry's push time the first time
+        any of it is taken, then 0."""
+        pending = self._pending
+        if not pending or max_samples <= 0:
             return None
-        entry = self._pending[0]
-        n = min(len(entry.data), max_samples * 2)
-        if n == len(entry.data):
-            self._pending.popleft()
-            chunk = bytes(entry.data)
-        else:
-            chunk = bytes(entry.data[:n])
-            del entry.data[:n]
-        t_ns, entry.t_ns = entry.t_ns, 0
-        self._pending_bytes -= n
-        return entry.item, np.frombuffer(chunk, dtype="<i2"), t_ns
+        head = pending[0]
+        item, t_ns = head.item, head.t_ns
+        head.t_ns = 0
+        want = max_samples * 2
+        parts: list[bytes] = []
+        got = 0
+        while pending and pending[0].item == item and got < want:
+            entry = pending[0]
+            n = min(len(entry.data), want - got)
+            if n == len(entry.data):
+                pending.popleft()
+                parts.append(bytes(entry.data))
+            else:
+                parts.append(bytes(entry.data[:n]))
+                del entry.data[:n]
+            got += n
+        self._pending_bytes -= got
+        chunk = parts[0] if len(parts) == 1 else b"".join(parts)
+        return item, np.frombuffer(chunk, dtype="<i2"), t_ns
 
     def discard_pending(self) -> int:
         """Forget everything not yet written; returns the milliseconds discarded."""

@@ -143,8 +143,9 @@ def test_one_sample_deltas_are_coalesced_and_the_queue_is_bounded_by_bytes() -> 
     assert q.pending_bytes == 48000  # 1000 ms of 24 kHz s16le
     assert dropped == 2 * 30_000 - 48000
     assert q.entries <= 48000 // COALESCE_BYTES + 1
-    got = b"".join(q.take(1 << 30)[1].tobytes() for _ in range(q.entries))  # type: ignore[index]
-    assert got == b"\x01\x00" * 24000  # in order, nothing lost inside the bound
+    taken = q.take(1 << 30)  # one take spans the item's entries
+    assert taken is not None and q.take(1) is None
+    assert taken[1].tobytes() == b"\x01\x00" * 24000  # in order, nothing lost inside the bound
 
 
 def test_the_queue_is_bounded_by_entries_when_items_alternate() -> None:
@@ -159,11 +160,14 @@ def test_the_queue_is_bounded_by_entries_when_items_alternate() -> None:
 def test_take_hands_out_the_push_time_once_and_at_most_what_was_asked() -> None:
     q = make(Clock())
     q.push("a", pcm(100), t_ns=42)
+    q.push("b", pcm(100), t_ns=43)
     first = q.take(1000)
     second = q.take(1 << 30)
     assert first is not None and second is not None
-    assert (len(first[1]), first[2]) == (1000, 42)
-    assert (len(second[1]), second[2]) == (1400, 0)
+    assert (first[0], len(first[1]), first[2]) == ("a", 1000, 42)
+    assert (second[0], len(second[1]), second[2]) == ("a", 1400, 0)  # stops at the next item
+    third = q.take(1 << 30)
+    assert third is not None and (third[0], len(third[1]), third[2]) == ("b", 2400, 43)
     assert q.take(10) is None
 
 
