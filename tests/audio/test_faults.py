@@ -498,7 +498,12 @@ async def test_playback_play_never_blocks_and_bounds_its_buffer() -> None:
 
 async def test_earcons_are_never_reported_as_the_model_item() -> None:
     pb = AlsaPlayback(PlaybackConfig(device="fake"))
+    pb.play_cue(b"\x00\x01" * 2400)
+    assert pb.is_playing()
+    assert pb.interrupt() is None
     pb.play_earcon(b"\x00\x01" * 2400)
+    assert pb.interrupt() is None
+    pb.play("earcon:connect", b"\x00\x01" * 2400)  # the old way: an id starting "earcon"
     assert pb.interrupt() is None
     pb.play("earcon", b"\x00\x01" * 2400)
     pb.play("item_9", b"\x00\x01" * 2400)
