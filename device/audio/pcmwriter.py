@@ -71,6 +71,8 @@ class PcmWriter:
         self.watching: list[tuple[int, bool]] = []  # (fd, is_writer)
         self.empty_wakes = 0
         self.room = 0  # ALSA's free frames after the last fill
+        #: Frames left in ALSA when a stream that is ahead gets topped up (LOW_WATER_S).
+        self.low = min(int(LOW_WATER_S * self.rate), self.buffer_size - 2 * self.period)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -171,7 +173,11 @@ class PcmWriter:
         """Write what fits; returns frames written."""
         queue = self.owner.queue
         room = self._avail()
-        queue.observe(self.buffer_size - room)
+        queued = self.buffer_size - room
+        queue.observe(queued)
+        self.room = room
+        if queued > self.low + self.period:
+            return 0  # plenty still queued: top up in one write at the low-water mark
         idle = room >= self.buffer_size
         total = 0
         while True:
@@ -262,10 +268,9 @@ class PcmWriter:
         waiting = self.carry is not None or (queue.has_pending() and queue.startable(idle))
         if waiting and self.active:
             queued = self.buffer_size - self.room
-            low = min(int(LOW_WATER_S * self.rate), self.buffer_size - 2 * self.period)
-            if queued > low + self.period:
+            if queued > self.low + self.period:
                 self.stop_watching()
-                self._later((queued - low) / self.rate)
+                self._later((queued - self.low) / self.rate)
                 return
             if wrote:
                 self.empty_wakes = 0
