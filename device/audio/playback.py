@@ -8,9 +8,12 @@ this module is the thin ALSA writer under it, run on the event loop like capture
   short-lived thread: a fresh stream over the pulse plugin can stall ~1 s) and kept open;
 * ``play()`` queues and schedules one ``pump`` on the loop; a pump asks ``avail()`` once and
   writes what fits (resampled 24 kHz → device rate by a streaming soxr resampler, mono copied to
-  every channel). When audio is waiting and ALSA is full, the loop watches the PCM's poll
-  descriptors (``add_reader``/``add_writer`` as the descriptors ask) and tops it up when it has
-  room; otherwise nothing is watched, so an idle or draining speaker costs no wake-ups except a
+  every channel). While ALSA holds more than ``LOW_WATER_S`` (100 ms; a reply arriving ahead
+  of real time) nothing is written until a timer finds it down to that mark, then one write tops
+  it up: a write through a plugin costs about the same whatever its length. When audio waits
+  and ALSA is nearly full, the loop watches the PCM's poll descriptors
+  (``add_reader``/``add_writer`` as the descriptors ask) and tops it up when it has room;
+  otherwise nothing is watched, so an idle or draining speaker costs no wake-ups except a
   0.25 s ``avail()`` check that notices a lost device. A PCM whose descriptors cannot be polled
   (the null plugin) or keep waking with no room is topped up on a timer instead;
 * ``interrupt()`` drops the PCM right there, on the loop: silence within microseconds;
