@@ -3,11 +3,14 @@
 Everything here speaks the model's format at the edges: 24 kHz mono s16le in 20 ms frames.
 """
 
-from .capture import AlsaCapture, AudioFault, CaptureConfig, CaptureDSP, CaptureStats
+from .capture import AlsaCapture, CaptureConfig, CaptureDSP, CaptureStats
 from .devices import format_devices, list_devices
+from .fanout import FrameQueue, MicFanout
 from .mixer import MixerError, Volume
 from .playback import EARCON, AlsaPlayback, PlaybackConfig, PlaybackStats
+from .playqueue import PlayQueue
 from .pulse import PrivatePulse, PulseUnavailable
+from .supervisor import AudioFault, FaultSupervisor
 
 __all__ = [
     "EARCON",
@@ -17,7 +20,11 @@ __all__ = [
     "CaptureConfig",
     "CaptureDSP",
     "CaptureStats",
+    "FaultSupervisor",
+    "FrameQueue",
+    "MicFanout",
     "MixerError",
+    "PlayQueue",
     "PlaybackConfig",
     "PlaybackStats",
     "PrivatePulse",

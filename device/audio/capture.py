@@ -5,17 +5,21 @@ its descriptor readable when a period is ready, ``loop.add_reader`` wakes the lo
 non-blocking ``read`` takes what is there. So no thread wakes up per period and no frame hops
 between threads; the only blocking ALSA call, opening the device, runs in a short-lived thread.
 Each period is downmixed to mono, converted from S32_LE to S16 when needed, resampled to 24 kHz
-with a streaming soxr resampler and cut into exact 20 ms frames (960 bytes), which go to
-``on_frame`` or into a bounded deque for :meth:`AlsaCapture.frames` (when the consumer stalls
-the oldest frames are dropped and counted). The ALSA buffer holds about
-``BUFFER_MS`` of audio, so a busy event loop delays frames rather than losing them.
+with a streaming soxr resampler and cut into exact 20 ms frames (960 bytes), which go to the
+listeners (:mod:`device.audio.fanout`): ``listen(rate, callback)`` for cheap callbacks on the
+loop (``on_frame`` is one at 24 kHz), :meth:`AlsaCapture.frames` for a bounded queue that a slow
+consumer overflows on its own (oldest frames dropped and counted). Each listener picks its rate
+(24 kHz for the session, 16 kHz for a wake-word model); each rate is resampled once per frame.
+The ALSA buffer holds about ``BUFFER_MS`` of audio, so a busy event loop delays frames rather
+than losing them.
 
 Faults never raise into the application:
 
 * overrun (``read`` returns ``-EPIPE``: the loop was away longer than the buffer): pyalsaaudio
   has already re-prepared the stream and the next read restarts it; the overrun is counted and
   logged at most once per second. Overruns are not sent to ``on_fault``.
-* device missing at start or lost mid-session (``ALSAAudioError``): ``on_fault`` receives an
+* device missing at start or lost mid-session (``ALSAAudioError``): the shared
+  :class:`~device.audio.supervisor.FaultSupervisor` policy. ``on_fault`` receives an
   :class:`AudioFault` (kind ``"missing"`` or ``"lost"``) naming the device, once per outage, and
   capture retries with exponential backoff (0.5 s doubling to 5 s); when the device is back and
   has delivered audio (the first read with frames, not merely a successful open) a
@@ -32,8 +36,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import select
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -43,27 +45,34 @@ from typing import Any
 import numpy as np
 
 from ..realtime.errors import ConfigError
+from .fanout import FrameQueue, MicFanout, Unsubscribe
+from .pcmreader import MAX_EMPTY_WAKES, MAX_READS_PER_WAKE, STALL_S, PcmReader, open_off_loop
+from .supervisor import BACKOFF_CAP_S, BACKOFF_START_S, AudioFault, FaultSupervisor
 
 log = logging.getLogger("device.audio.capture")
+
+__all__ = [
+    "BACKOFF_CAP_S",
+    "BACKOFF_START_S",
+    "MAX_EMPTY_WAKES",
+    "MAX_READS_PER_WAKE",
+    "MODEL_RATE",
+    "STALL_S",
+    "AlsaCapture",
+    "AudioFault",
+    "CaptureConfig",
+    "CaptureDSP",
+    "CaptureStats",
+    "open_off_loop",
+]
 
 #: The model's audio rate.
 MODEL_RATE = 24000
 #: Samples (and bytes) in one 20 ms model frame.
 FRAME_SAMPLES = MODEL_RATE * 20 // 1000
 FRAME_BYTES = FRAME_SAMPLES * 2
-#: Retry backoff after a device error: first wait and cap, in seconds.
-BACKOFF_START_S = 0.5
-BACKOFF_CAP_S = 5.0
-#: An open device that delivers nothing for this long counts as wedged (the first read of a
-#: fresh PulseAudio stream takes up to ~2 s).
-STALL_S = 3.0
 #: Audio the ALSA capture buffer holds: how long the event loop may be busy before an overrun.
 BUFFER_MS = 200
-#: Periods read per wake-up at most, so an unpaced device cannot monopolise the event loop.
-MAX_READS_PER_WAKE = 8
-#: Wake-ups in a row that found nothing to read before the poll descriptors are distrusted and
-#: the device is polled on a timer instead (a plugin whose descriptor stays readable).
-MAX_EMPTY_WAKES = 64
 
 _FORMATS = {"S16_LE": 2, "S32_LE": 4}
 
@@ -102,23 +111,6 @@ class CaptureConfig:
     @property
     def period_frames(self) -> int:
         return self.rate * self.period_ms // 1000
-
-
-@dataclass(frozen=True)
-class AudioFault:
-    """Something went wrong (or right again) with an audio device.
-
-    ``kind`` is ``"missing"`` (could not open), ``"lost"`` (failed mid-session),
-    ``"recovered"`` (open again after a fault) or ``"crashed"`` (an unexpected error stopped
-    the device's handling for good).
-    """
-
-    device: str
-    message: str
-    kind: str
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass
@@ -187,12 +179,14 @@ class CaptureDSP:
 
 
 class AlsaCapture:
-    """Microphone frames, to ``on_frame`` or as an async iterator; see the module docstring.
+    """Microphone frames to listeners at their own rates; see the module docstring.
 
     ::
 
         capture = AlsaCapture(CaptureConfig(device="plughw:CARD=Mic"), on_fault=print)
-        async for frame in capture.frames():   # 960 bytes = 20 ms of 24 kHz mono s16le
+        stop = capture.listen(16000, detector.feed)   # 640-byte frames, on the loop
+        capture.start()
+        async for frame in capture.frames():          # 960 bytes = 20 ms of 24 kHz mono s16le
             ...
         await capture.aclose()
     """
@@ -207,59 +201,71 @@ class AlsaCapture:
     ) -> None:
         self.config = config
         self.on_fault = on_fault
-        #: Called on the event loop with each frame instead of queueing it for :meth:`frames`
-        #: (begin with :meth:`start`).
-        self.on_frame = on_frame
         self.stats = CaptureStats()
         #: With ``measure=True``: ns from ``read`` returning to the frame being handed on.
         self.latencies_ns: deque[int] | None = deque(maxlen=100_000) if measure else None
-        self._queue: deque[bytes] = deque()
+        #: The listeners (see :mod:`device.audio.fanout`).
+        self.fanout = MicFanout(config.device)
+        #: ``on_frame`` is simply the first listener at 24 kHz.
+        self.on_frame = on_frame
+        if on_frame is not None:
+            self.fanout.listen(MODEL_RATE, on_frame)
+        self._sup = FaultSupervisor(
+            "capture", config.device, self._report, start_s=BACKOFF_START_S, cap_s=BACKOFF_CAP_S
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._queues: list[FrameQueue] = []
         self._deadline = 0.0
-        self._crashed = False
-        self._faulted = False
-        self._backoff = BACKOFF_START_S
         self._last_overrun_log = 0.0
-        self._last_consumer_log = 0.0
 
     # ---------------------------------------------------------------- public surface
 
     @property
     def faulted(self) -> bool:
         """True while the device is missing and capture is retrying."""
-        return self._faulted
+        return self._sup.faulted
+
+    def listen(self, rate: int, callback: Callable[[bytes], object]) -> Unsubscribe:
+        """Call ``callback(frame)`` on the event loop with each 20 ms frame of mono s16le at
+        ``rate`` Hz (``rate // 50`` samples); returns a function that unsubscribes. The callback
+        must be cheap; a raising one is logged and kept (see :mod:`device.audio.fanout`)."""
+        return self.fanout.listen(rate, callback)
 
     def start(self) -> None:
         """Start capturing (call on the running event loop) without iterating :meth:`frames`."""
         if self._task is not None or self._closed:
             return
         self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
         self._deadline = time.monotonic() + STALL_S + BACKOFF_CAP_S
         self._task = self._loop.create_task(self._supervise(), name=f"capture:{self.config.device}")
 
-    async def frames(self) -> AsyncIterator[bytes]:
-        """Yield 20 ms frames until :meth:`aclose`; starts capturing on first use."""
+    async def frames(
+        self, rate: int = MODEL_RATE, max_frames: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yield 20 ms frames at ``rate`` until :meth:`aclose`; starts capturing on first use.
+
+        A bounded queue listener: a consumer that falls behind by more than ``max_frames``
+        (default ``config.max_queue_frames``) loses its oldest frames (``stats.dropped``),
+        and no other listener notices."""
+        queue = self.fanout.queue(rate, max_frames or self.config.max_queue_frames, self._dropped)
+        self._queues.append(queue)
         self.start()
-        wakeup = self._wakeup
-        assert wakeup is not None
-        queue = self._queue
-        while not self._closed:
-            if queue:
-                yield queue.popleft()
-                continue
-            wakeup.clear()
-            await wakeup.wait()
-        while queue:
-            yield queue.popleft()
+        if self._closed:
+            queue.close()
+        try:
+            async for frame in queue:
+                yield frame
+        finally:
+            queue.close()
+            if queue in self._queues:
+                self._queues.remove(queue)
 
     def alive(self) -> bool:
         """False once capture has crashed, or an open device has delivered nothing for
         ``STALL_S``. Retrying a missing device counts as alive; so does not having started."""
-        if self._closed or self._crashed:
+        if self._closed or self._sup.crashed_for_good:
             return False
         if self._task is None:
             return True
@@ -268,8 +274,8 @@ class AlsaCapture:
     async def aclose(self) -> None:
         """Stop reading, close the PCM and end :meth:`frames`."""
         self._closed = True
-        if self._wakeup is not None:
-            self._wakeup.set()
+        for queue in list(self._queues):
+            queue.close()
         task = self._task
         if task is not None and not task.done():
             task.cancel()
@@ -278,15 +284,13 @@ class AlsaCapture:
 
     # ---------------------------------------------------------------- supervision
 
-    def _fault(self, kind: str, message: str) -> None:
+    def _report(self, fault: AudioFault) -> None:
         self.stats.faults += 1
-        fault = AudioFault(self.config.device, message, kind)
-        if kind == "recovered":
-            log.info("%s", message)
-        else:
-            log.error("%s", message)
         if self.on_fault is not None and self._loop is not None:
             self._loop.call_soon(self.on_fault, fault)
+
+    def _dropped(self) -> None:
+        self.stats.dropped += 1
 
     async def _supervise(self) -> None:
         try:
@@ -294,8 +298,7 @@ class AlsaCapture:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # report, do not vanish silently
-            self._crashed = True
-            self._fault("crashed", f"capture from {self.config.device!r} stopped: {exc!r}")
+            self._sup.crashed(f"capture from {self.config.device!r} stopped: {exc!r}")
             log.exception("capture crashed")
 
     async def _open_and_read_forever(self) -> None:
@@ -303,78 +306,31 @@ class AlsaCapture:
 
         c = self.config
         dsp = CaptureDSP(c.rate, c.fmt, c.channels)
-        self._backoff = BACKOFF_START_S
+        sup = self._sup
         while not self._closed:
             self._deadline = time.monotonic() + STALL_S + BACKOFF_CAP_S
             self.stats.open_attempts += 1
             try:
-                pcm = await self._open_off_loop()
+                pcm = await open_off_loop(self._open, f"open:{c.device}")
             except alsaaudio.ALSAAudioError as exc:
-                if not self._faulted:
-                    self._faulted = True
-                    self._fault("missing", f'capture device "{c.device}" not available: {exc}')
+                sup.failed("missing", str(exc))
                 await self._retry_later()
                 continue
             dsp.reset()
+            self.fanout.reset()
             try:
-                await _Reader(self, pcm, dsp).run()
+                await PcmReader(self, pcm, dsp).run()
             except alsaaudio.ALSAAudioError as exc:
-                if not self._faulted:
-                    self._faulted = True
-                    self._fault("lost", f'capture device "{c.device}" failed: {exc}')
-                else:  # opened again but still failing: the outage goes on
-                    log.debug("capture device %r still failing: %s", c.device, exc)
+                sup.failed("lost", str(exc))
             finally:
                 with contextlib.suppress(Exception):
                     pcm.close()
             await self._retry_later()  # the dead PCM is closed first
 
     async def _retry_later(self) -> None:
-        """Wait the backoff (0.5 s doubling to 5 s; it only restarts once audio has moved)."""
-        backoff = self._backoff
-        self._deadline = time.monotonic() + backoff + STALL_S
-        await asyncio.sleep(backoff)
-        self._backoff = min(backoff * 2, BACKOFF_CAP_S)
-
-    def _audio_moved(self) -> None:
-        """The open PCM delivered audio: the device works (again)."""
-        self._backoff = BACKOFF_START_S
-        if self._faulted:
-            self._faulted = False
-            self._fault("recovered", f'capture device "{self.config.device}" recovered')
-
-    async def _open_off_loop(self) -> Any:
-        """``_open()`` in a short-lived thread (opening can block: a PulseAudio handshake, a USB
-        device waking up); a PCM that arrives after capture stopped is closed there."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Any] = loop.create_future()
-
-        def settle(pcm: Any, exc: BaseException | None) -> None:
-            if done.cancelled():
-                if pcm is not None:
-                    with contextlib.suppress(Exception):
-                        pcm.close()
-            elif exc is not None:
-                done.set_exception(exc)
-            else:
-                done.set_result(pcm)
-
-        def work() -> None:
-            pcm: Any = None
-            error: BaseException | None = None
-            try:
-                pcm = self._open()
-            except BaseException as exc:  # handed to the loop, which decides
-                error = exc
-            try:
-                loop.call_soon_threadsafe(settle, pcm, error)
-            except RuntimeError:  # the loop is gone
-                if pcm is not None:
-                    with contextlib.suppress(Exception):
-                        pcm.close()
-
-        threading.Thread(target=work, name=f"open:{self.config.device}", daemon=True).start()
-        return await done
+        delay = self._sup.next_delay()
+        self._deadline = time.monotonic() + delay + STALL_S
+        await asyncio.sleep(delay)
 
     def _open(self) -> Any:
         import alsaaudio
@@ -395,26 +351,7 @@ class AlsaCapture:
     # ---------------------------------------------------------------- delivery
 
     def _deliver(self, frames: list[bytes], t_read: int) -> None:
-        on_frame = self.on_frame
-        if on_frame is not None:
-            for frame in frames:
-                try:
-                    on_frame(frame)
-                except Exception:  # the consumer's bug must not stop the microphone
-                    now = time.monotonic()
-                    if now - self._last_consumer_log >= 1.0:
-                        self._last_consumer_log = now
-                        log.exception("the consumer of %r failed on a frame", self.config.device)
-        else:
-            queue = self._queue
-            limit = self.config.max_queue_frames
-            for frame in frames:
-                if len(queue) >= limit:
-                    queue.popleft()
-                    self.stats.dropped += 1
-                queue.append(frame)
-            assert self._wakeup is not None
-            self._wakeup.set()
+        self.fanout.deliver(frames)
         self.stats.frames += len(frames)
         if self.latencies_ns is not None:
             self.latencies_ns.extend([time.perf_counter_ns() - t_read] * len(frames))
@@ -426,110 +363,3 @@ class AlsaCapture:
         if now - self._last_overrun_log >= 1.0:
             self._last_overrun_log = now
             log.warning("capture overrun on %r (%d so far)", self.config.device, stats.overruns)
-
-
-class _Reader:
-    """One open PCM read on the event loop until it fails (``run`` raises) or is cancelled."""
-
-    def __init__(self, owner: AlsaCapture, pcm: Any, dsp: CaptureDSP) -> None:
-        self.owner = owner
-        self.pcm = pcm
-        self.dsp = dsp
-        self.loop = asyncio.get_running_loop()
-        self.failed: asyncio.Future[None] = self.loop.create_future()
-        self.descriptors: list[tuple[int, int]] = list(pcm.polldescriptors())
-        #: What the loop saw when it woke us, in poll()'s form: the descriptors are readable.
-        self.readable = [(fd, select.POLLIN) for fd, _events in self.descriptors]
-        self.watched: list[int] = []
-        self.timer: asyncio.TimerHandle | None = None
-        self.empty_wakes = 0
-        self.moved = False  # a read has returned audio
-        self.period_s = owner.config.period_ms / 1000
-
-    async def run(self) -> None:
-        try:
-            for fd, _events in self.descriptors:
-                self.loop.add_reader(fd, self.on_ready)
-                self.watched.append(fd)
-        except OSError:  # not pollable by epoll (the null plugin's plain file): use a timer
-            self.stop_watching()
-        if not self.watched:
-            self._poll_on_timer()
-        try:
-            self.read_available()  # the first read starts the stream
-            await self.failed
-        finally:
-            self.stop_watching()
-
-    def stop_watching(self) -> None:
-        for fd in self.watched:
-            self.loop.remove_reader(fd)
-        self.watched.clear()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def on_ready(self) -> None:
-        pcm = self.pcm
-        try:
-            # Let the plugin consume its wake-up (dsnoop's timer, pulse's pipe); the reads
-            # below decide whether there really is audio.
-            pcm.polldescriptors_revents(self.readable)
-        except Exception as exc:
-            self.fail(exc)
-            return
-        if self.read_available() == 0 and not self.failed.done():
-            self.empty_wakes += 1
-            if self.empty_wakes >= MAX_EMPTY_WAKES:
-                log.info(
-                    "capture device %r keeps waking with nothing to read: polling it every %d ms",
-                    self.owner.config.device,
-                    self.owner.config.period_ms // 2,
-                )
-                self.stop_watching()
-                self._poll_on_timer()
-        else:
-            self.empty_wakes = 0
-
-    def _poll_on_timer(self) -> None:
-        if self.failed.done():
-            return
-        self.read_available()
-        self.timer = self.loop.call_later(self.period_s / 2, self._poll_on_timer)
-
-    def read_available(self) -> int:
-        """Read what the device holds (up to ``MAX_READS_PER_WAKE`` periods); frames read."""
-        owner, pcm, dsp = self.owner, self.pcm, self.dsp
-        stats = owner.stats
-        got = 0
-        periods = overruns = 0
-        try:
-            # An overrun does not use up the budget: only the read after it restarts the stream,
-            # and a stream left prepared would never wake us again.
-            while periods < MAX_READS_PER_WAKE and overruns <= MAX_READS_PER_WAKE:
-                n, data = pcm.read()
-                if n == 0:  # -EAGAIN: nothing more yet
-                    break
-                t_read = time.perf_counter_ns()
-                stats.reads += 1
-                if n < 0:  # -EPIPE: overrun; pyalsaaudio re-prepared, the next read restarts
-                    owner._overrun()
-                    overruns += 1
-                    continue
-                periods += 1
-                got += n
-                owner._deadline = time.monotonic() + STALL_S + self.period_s
-                if not self.moved:
-                    self.moved = True
-                    owner._audio_moved()
-                frames = dsp.process(data)
-                if frames:
-                    owner._deliver(frames, t_read)
-        except Exception as exc:
-            self.fail(exc)
-        return got
-
-    def fail(self, exc: BaseException) -> None:
-        self.stop_watching()  # a descriptor in error stays readable: stop listening at once
-        if not self.failed.done():
-            self.failed.set_exception(exc)

@@ -20,12 +20,17 @@ class AudioSink(Protocol):
     def play(self, item_id: str, pcm: bytes) -> None:
         """Queue ``pcm`` (24 kHz mono s16le) belonging to response item ``item_id``."""
 
+    def play_cue(self, pcm: bytes) -> None:
+        """Queue a cue (an earcon: 24 kHz mono s16le) after what is queued. A cue belongs to
+        no item: it never counts in :meth:`played_ms` and :meth:`interrupt` never reports it
+        (an interrupt does silence it and discard it)."""
+
     def interrupt(self) -> tuple[str, int] | None:
         """Silence the speaker now and discard everything queued.
 
         Returns ``(item_id, played_ms)`` for the item that was sounding — ``played_ms`` being
         the milliseconds of that item that really left the speaker — or ``None`` when nothing
-        was playing.
+        was playing. Never a cue's.
         """
 
     def played_ms(self, item_id: str) -> int:
@@ -48,6 +53,9 @@ class NullSink:
     def play(self, item_id: str, pcm: bytes) -> None:
         self._item = item_id
         self._ms[item_id] = self._ms.get(item_id, 0) + len(pcm) // 48
+
+    def play_cue(self, pcm: bytes) -> None:
+        """Cues are discarded; they touch no item's accounting."""
 
     def interrupt(self) -> tuple[str, int] | None:
         return None

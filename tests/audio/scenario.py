@@ -154,9 +154,92 @@ async def run_playback(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+async def run_listeners(spec: dict[str, Any]) -> dict[str, Any]:
+    """The real capture feeding the session (connected to the simulator) plus extra listeners:
+    one at 16 kHz, one that raises on every frame, one that blocks the loop once for
+    ``block_s``, a queue listener nobody reads. The session's
+    listener mutes at frame ``mute_at`` and unmutes at ``unmute_at``, as a button would."""
+    import base64
+    from datetime import UTC, datetime, timedelta
+
+    from device.realtime.models import OpenAIRealtimeModel
+    from device.session import RealtimeSession
+    from device.simulator import Simulator
+
+    config = CaptureConfig(device=spec["device"], rate=spec["rate"], channels=spec["channels"])
+    cap = AlsaCapture(config)
+    total, mute_at, unmute_at = spec["frames"], spec["mute_at"], spec["unmute_at"]
+    unmuted: list[bytes] = []
+    muted: list[bytes] = []
+    at16: list[bytes] = []
+    raised = [0]
+    async with Simulator() as sim:
+        session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
+        expires = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+        await session.connect({"kind": "token", "token": "t", "expiresAt": expires})
+
+        def to_session(frame: bytes) -> None:  # what app.py does, plus the mute button
+            n = len(unmuted) + len(muted)
+            if n == mute_at:
+                session.mute()
+            elif n == unmute_at:
+                session.unmute()
+            (muted if session.muted else unmuted).append(frame)
+            session.send_audio(frame)
+
+        def broken(frame: bytes) -> None:
+            raised[0] += 1
+            raise RuntimeError("wake-word detector bug")
+
+        blocked = [0]
+
+        def blocking(frame: bytes) -> None:
+            blocked[0] += 1
+            if blocked[0] == spec.get("block_at", -1):
+                time.sleep(spec["block_s"])  # holds up the whole loop, on purpose
+
+        cap.listen(16000, broken)  # registered first: it runs before the session's listener
+        cap.listen(24000, blocking)
+        cap.listen(24000, to_session)
+        cap.listen(16000, at16.append)
+        unread = cap.fanout.queue(16000, 5)
+        cap.start()
+        deadline = time.monotonic() + spec.get("timeout_s", 30)
+        while len(unmuted) + len(muted) < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await cap.aclose()
+
+        def appends() -> list[bytes]:
+            return [
+                base64.b64decode(e["audio"])
+                for e in sim.received
+                if e["type"] == "input_audio_buffer.append"
+            ]
+
+        while len(appends()) < len(unmuted) and time.monotonic() < deadline + 5:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # anything else in flight would arrive now
+        wire = appends()
+        await session.disconnect()
+    out = Path(spec["out"])
+    for name, frames in (("wire", wire), ("unmuted", unmuted), ("muted", muted), ("16k", at16)):
+        (out / f"{name}.raw").write_bytes(b"".join(frames))
+    return {
+        "frames": len(unmuted) + len(muted),
+        "wire_frames": len(wire),
+        "unmuted_frames": len(unmuted),
+        "muted_frames": len(muted),
+        "frames_16k": len(at16),
+        "sizes_16k": sorted({len(f) for f in at16}),
+        "raised": raised[0],
+        "unread_dropped": unread.dropped,
+    }
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    runner = run_capture if spec["kind"] == "capture" else run_playback
+    runners = {"capture": run_capture, "playback": run_playback, "listeners": run_listeners}
+    runner = runners[spec["kind"]]
     result = asyncio.run(runner(spec))
     print(json.dumps(result))
 

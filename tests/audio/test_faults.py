@@ -323,8 +323,9 @@ def _assert_growing_backoff(opens: list[float], start: float) -> None:
 
 
 class FakePlaybackPCM:
-    """Scripted stand-in for a blocking playback ``alsaaudio.PCM`` (no ALSA test PCM can be
-    unplugged). ``avail()`` reports an empty buffer, or the next value of ``avail_script``;
+    """Scripted stand-in for a non-blocking playback ``alsaaudio.PCM`` (no ALSA test PCM can be
+    unplugged), without poll descriptors (like the null plugin: topped up on a timer).
+    ``avail()`` reports an empty buffer, or the next value of ``avail_script``;
     once ``unplugged`` it returns ``-ENODEV`` (pyalsaaudio 0.11 returns avail()'s errors
     instead of raising) and ``write`` raises, as pyalsaaudio does for every error but -EPIPE."""
 
@@ -339,6 +340,9 @@ class FakePlaybackPCM:
 
     def info(self) -> dict[str, Any]:
         return {"buffer_size": self.BUFFER}
+
+    def polldescriptors(self) -> list[tuple[int, int]]:
+        return []
 
     def avail(self) -> int:
         self.avail_calls += 1
@@ -494,7 +498,12 @@ async def test_playback_play_never_blocks_and_bounds_its_buffer() -> None:
 
 async def test_earcons_are_never_reported_as_the_model_item() -> None:
     pb = AlsaPlayback(PlaybackConfig(device="fake"))
+    pb.play_cue(b"\x00\x01" * 2400)
+    assert pb.is_playing()
+    assert pb.interrupt() is None
     pb.play_earcon(b"\x00\x01" * 2400)
+    assert pb.interrupt() is None
+    pb.play("earcon:connect", b"\x00\x01" * 2400)  # the old way: an id starting "earcon"
     assert pb.interrupt() is None
     pb.play("earcon", b"\x00\x01" * 2400)
     pb.play("item_9", b"\x00\x01" * 2400)
