@@ -9,6 +9,7 @@ object; the control socket gets the table). :meth:`Appliance.run` enters them in
     playback       the ALSA writer thread
     earcons        session notices → cues on the speaker (with or without GPIO)
     control        the control socket (file removed on exit)
+    mqtt           the MQTT bridge when [mqtt] host is set (``offline`` published on exit)
     capture        the mic reader; each frame goes to session.send_audio
     session        closed with 1000 on exit
     gpio           buttons and LEDs; LEDs off and pins released first on exit
@@ -41,6 +42,7 @@ from .control import ControlServer
 from .credsource import make_provider
 from .cues import Earcons
 from .health import Health
+from .mqtt.part import DeviceState, mqtt_part
 from .realtime.errors import ConfigError, VoiceDeviceError
 from .realtime.notices import ErrorNotice, FaultsChanged, MuteChanged, Notice, StatusChanged
 from .redact import REDACT
@@ -133,6 +135,8 @@ class Appliance:
             mode=config.socket_mode(),
             max_clients=config.control.max_clients,
         )
+        # MQTT's retained state: the table's, plus what parts add (usage: mqtt_state.add(...)).
+        self.mqtt_state = DeviceState(self.commands)
         self.earcons = Earcons(self.session, self.playback, config.behaviour.earcons)
         self.controls: Controls | None = None
         self.volume: Volume | None = None
@@ -149,6 +153,8 @@ class Appliance:
             stack.callback(self.session.subscribe(self._on_notice))
             stack.enter_context(self.earcons)
             await stack.enter_async_context(self.control)
+            # MQTT (off without [mqtt] host): never waits for the broker.
+            await stack.enter_async_context(mqtt_part(config.mqtt, self.commands, self.mqtt_state))
             self.capture.start()
             stack.push_async_callback(_within, "capture", self.capture.aclose(), 1.0)
             stack.push_async_callback(self._disconnect)
@@ -259,7 +265,7 @@ class Appliance:
         logging.getLogger().setLevel(new.behaviour.log_level.upper())
         restart = [
             name
-            for name in ("model", "credential", "audio", "buttons", "leds", "control")
+            for name in ("model", "credential", "audio", "buttons", "leds", "control", "mqtt")
             if getattr(new, name) != getattr(self.config, name)
         ]
         if restart:

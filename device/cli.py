@@ -15,6 +15,11 @@ Kiosk control (through the control socket, ``--socket PATH``)::
     voice-device say "What's the weather?"
     voice-device events                     one JSON line per event until Ctrl-C
 
+Fleet (through the MQTT broker of ``[mqtt]``, docs/fleet.md)::
+
+    voice-device fleet list                 every device: availability and state
+    voice-device fleet DEVICE|all COMMAND [ARG...]   e.g. ``fleet all mute``
+
 Exit codes: 0 success, 1 the service said no (error printed), 2 usage or config error,
 3 the service is not reachable.
 """
@@ -89,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     say = sub.add_parser("say", help="send a text message; the model answers aloud")
     say.add_argument("text")
     say.add_argument("--socket", default=DEFAULT_SOCKET)
+    from .mqtt.fleet import add_fleet_parser
+
+    add_fleet_parser(sub)
     return p
 
 
@@ -197,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from .doctor import run_doctor
 
                 return run_doctor(args.config)
+            case "fleet":
+                from .mqtt.fleet import run_fleet
+
+                return run_fleet(args)
             case _:
                 return _control(args)
     except ConfigError as exc:

@@ -15,6 +15,7 @@ Default path ``/etc/voice-device/config.toml``. Sections and keys (all optional)
     [leds]       status = 22  mute = 23  activity = 25
     [control]    socket = "/run/voice-device/control.sock"
     [behaviour]  autoconnect = false  earcons = true
+    [mqtt]       host = ""                      # empty: off (see docs/fleet.md)
 
 Unknown sections or keys and values of the wrong type raise :class:`ConfigError` naming the key,
 e.g. ``audio.rate: expected integer, got "fast"``. The file holds no secrets: API keys come
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config_rules import validate
+from .mqtt.config import MqttConfig
 from .realtime.errors import ConfigError
 from .realtime.events import SessionConfig
 from .realtime.models import RealtimeModel, model_for
@@ -156,6 +158,7 @@ class Config:
     leds: LedsSection = field(default_factory=LedsSection)
     control: ControlSection = field(default_factory=ControlSection)
     behaviour: BehaviourSection = field(default_factory=BehaviourSection)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
     # ------------------------------------------------------------ derived values
 
@@ -264,7 +267,14 @@ def _coerce_literal(value: Any, hint: Any, key: str) -> Any:
 
 def _section(cls: type[Any], name: str, table: Any, errors: list[str]) -> Any:
     """The section from ``table``; each bad key is added to ``errors`` and left at its
-    default, so one pass finds every mistake."""
+    default, so one pass finds every mistake. A section with its own ``from_table`` (``[mqtt]``)
+    validates itself; its first error is added."""
+    if hasattr(cls, "from_table"):
+        try:
+            return cls.from_table(table)
+        except ConfigError as exc:
+            errors.append(str(exc))
+            return cls()
     if not isinstance(table, dict):
         errors.append(f"{name}: expected a table ([{name}]), got {_describe(table)}")
         return cls()

@@ -59,3 +59,16 @@ def test_doctor_names_each_problem_and_its_fix_without_showing_the_key(tmp_path:
     assert good.returncode == 0, good.stdout
     assert "SECRET" not in good.stdout + good.stderr
     assert "not shown" in good.stdout
+
+
+def test_fleet_is_a_command_and_without_a_broker_says_how_to_name_one(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[mqtt]\n")
+    proc = subprocess.run(
+        [str(CLI), "fleet", "list", "--config", str(config)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no broker" in proc.stderr and "--host" in proc.stderr
+    helptext = subprocess.run([str(CLI), "--help"], capture_output=True, text=True, timeout=30)
+    assert "fleet" in helptext.stdout

@@ -190,3 +190,30 @@ def test_the_edges_of_each_range_are_accepted() -> None:
         "[credential]\ntimeout_s = 0.5\n[model]\nvad_threshold = 0.0\n"
     )
     assert c.audio.playback_rate == 24000 and c.control.max_clients == 1
+
+
+# ---------------------------------------------------------------- [mqtt]
+
+
+def test_mqtt_is_off_by_default_and_checked_with_everything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not parse_config("").mqtt.enabled
+    assert not parse_config('[mqtt]\nhost = ""\nport = 8883\n').mqtt.enabled
+    on = parse_config('[mqtt]\nhost = "broker.lan"\ntls = true\ndevice_id = "kiosk01"\n').mqtt
+    assert on.enabled and on.where == "mqtts://broker.lan:8883" and on.prefix.endswith("kiosk01")
+    path = tmp_path / "config.toml"
+    path.write_text('[audio]\nrate = "fast"\n[mqtt]\nhost = "broker.lan"\nport = "1883"\n')
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: audio.rate" in err and f"{path}: mqtt.port: expected int" in err
+    assert "2 errors" in err
+    path.write_text('[mqtt]\nhost = "broker.lan"\npassword = "hunter2"\n')
+    assert main(["config", "check", str(path)]) == 2
+    assert "mqtt.password: unknown key" in capsys.readouterr().err
+
+
+def test_an_enabled_mqtt_without_a_device_id_derives_one_from_the_machine() -> None:
+    derived = parse_config('[mqtt]\nhost = "broker.lan"\n').mqtt.device_id
+    assert derived and derived == parse_config('[mqtt]\nhost = "b"\n').mqtt.device_id
+    assert derived not in Path("/etc/machine-id").read_text()

@@ -1,7 +1,6 @@
-"""The MQTT bridge against a real Mosquitto, driving a real RealtimeSession on the simulator.
-
-``dispatch`` below stands in for the command table (the control socket's commands); the app
-passes the real one."""
+"""The MQTT bridge against a real Mosquitto, driving a real RealtimeSession on the simulator
+through the real command table (the control socket's commands, validation and replies), wired
+by :func:`device.mqtt.mqtt_part` as the app wires it."""
 
 from __future__ import annotations
 
@@ -24,8 +23,9 @@ from mosquitto import Mosquitto, make_tls
 from mqtt_watch import watch
 from waiting import until
 
-from device.control import notice_to_event
-from device.mqtt import Backoff, MqttBridge, MqttConfig
+from device.commands import CommandTable
+from device.health import Health
+from device.mqtt import Backoff, DeviceState, MqttBridge, MqttConfig, mqtt_part
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession
 from device.simulator import Simulator
@@ -42,49 +42,27 @@ def credential() -> dict[str, Any]:
 
 
 class Device:
-    """A session plus what the app gives the bridge: a command table and a state callable."""
+    """A session with what the app gives the bridge: the command table and the state."""
 
     def __init__(self, session: RealtimeSession) -> None:
         self.session = session
+        self.table = CommandTable(session, Health())
+        self.state = DeviceState(self.table, version="test")
 
-    def state(self) -> dict[str, Any]:
-        s = self.session
-        return {"status": s.status.value, "muted": s.muted, "speaking": False,
-                "faults": sorted(s.faults.values()), "usage": {}, "version": "test"}
 
-    async def dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
-        s = self.session
-        match request.get("cmd"):
-            case "status":
-                return {"ok": True, "status": s.status.value, "muted": s.muted}
-            case "connect":
-                await s.connect(credential())
-                return {"ok": True, "status": s.status.value}
-            case "disconnect":
-                await s.disconnect()
-                return {"ok": True, "status": s.status.value}
-            case "mute":
-                s.mute()
-                return {"ok": True, "muted": s.muted}
-            case "unmute":
-                s.unmute()
-                return {"ok": True, "muted": s.muted}
-            case None:
-                return {"ok": False, "error": "missing 'cmd'"}
-            case cmd:
-                return {"ok": False, "error": f"unknown cmd {str(cmd)[:40]!r}"}
+async def provide() -> dict[str, Any]:
+    """The session's credential source, as ``[credential]`` would configure it."""
+    return credential()
 
 
 @contextlib.asynccontextmanager
 async def bridged(
-    device: Device, config: MqttConfig, **kwargs: Any
+    device: Device, config: MqttConfig, **options: Any
 ) -> AsyncIterator[MqttBridge]:
-    async with MqttBridge(config, device.dispatch, device.state, version="test", **kwargs) as b:
-        unsubscribe = device.session.subscribe(lambda n: b.publish_event(notice_to_event(n)))
-        try:
-            yield b
-        finally:
-            unsubscribe()
+    """The bridge as the app wires it (``options``, e.g. ``backoff``, reach the bridge)."""
+    async with mqtt_part(config, device.table, device.state, **options) as bridge:
+        assert bridge is not None
+        yield bridge
 
 
 def config_for(broker: Mosquitto, **overrides: Any) -> MqttConfig:
@@ -101,7 +79,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture
 async def device() -> AsyncIterator[Device]:
     async with Simulator(token=TOKEN) as sim:
-        session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
+        session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), credential_provider=provide)
         d = Device(session)
         d.sim = sim  # type: ignore[attr-defined]
         try:
@@ -205,6 +183,9 @@ async def test_bad_commands_get_error_replies_and_change_nothing(
             (b'{"cmd": "subscribe", "id": "s"}', f"{PREFIX}/event"),
             (b'{"cmd": "self_destruct", "id": "u"}', "unknown cmd"),
             (b'{"id": "n"}', "missing 'cmd'"),
+            # The command table's own validation, word for word as on the control socket.
+            (b'{"cmd": "send_message", "id": "m"}', "'text' must be a non-empty string"),
+            (b'{"cmd": "connect", "credential": "k", "id": "c"}', "'credential' must be an object"),
         ]
         for payload, error in cases:
             reply = await w.ask_raw(PREFIX, payload)

@@ -427,3 +427,26 @@ def test_the_filter_keeps_the_calls_alsa_dmix_and_lgpio_need() -> None:
     needed |= {"mknodat", "ioctl", "poll", "ppoll", "eventfd2", "sendmsg", "recvmsg"}
     assert needed <= allow, needed - allow
     assert not {"setpriority", "sched_setscheduler", "mount", "ptrace", "bpf"} & allow
+
+
+def test_the_optional_mqtt_password_cannot_keep_the_service_from_starting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LoadCredential= of a missing file fails the start, unless SetCredential= gives the same
+    id a fallback (systemd.exec). The fallback reads as an empty password file: the bridge
+    reports that and the service runs on locally."""
+    from device.mqtt import MqttConfig
+    from device.realtime.errors import CredentialError
+
+    s = service()
+    loaded = dict(v.split(":", 1) for v in s["LoadCredential"])
+    fallback = dict(v.split(":", 1) for v in s["SetCredential"])
+    assert loaded["mqtt-password"] == "/etc/voice-device/mqtt-password"
+    assert fallback["mqtt-password"] == "\\n"  # C-style escape: one newline, no secret
+    (tmp_path / "mqtt-password").write_text("\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    config = MqttConfig.from_table(
+        {"host": "b", "username": "kiosk01", "password_file": "mqtt-password", "device_id": "k"}
+    )
+    with pytest.raises(CredentialError, match=r"mqtt\.password_file: .* is empty"):
+        config.password()

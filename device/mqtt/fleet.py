@@ -23,18 +23,22 @@ import sys
 import tomllib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import aiomqtt
+from typing import TYPE_CHECKING, Any
 
 from ..realtime.errors import ConfigError, CredentialError, VoiceDeviceError
-from .bridge import NODELAY
 from .config import DEVICE_ID, FLEET_ROOT, MqttConfig
+
+if TYPE_CHECKING:  # imported when used: the CLI registers `fleet` without loading the client
+    import aiomqtt
 
 DEFAULT_CONFIG = Path("/etc/voice-device/config.toml")
 
 
 def _client(config: MqttConfig) -> aiomqtt.Client:
+    import aiomqtt
+
+    from .bridge import NODELAY
+
     return aiomqtt.Client(
         config.host,
         config.broker_port,
@@ -187,6 +191,8 @@ def _print_list(devices: dict[str, dict[str, Any]]) -> None:
 
 def run_fleet(args: argparse.Namespace) -> int:
     """The ``fleet`` command (registered with :func:`add_fleet_parser`)."""
+    import aiomqtt
+
     try:
         config = _load(args)
     except ConfigError as exc:
