@@ -60,7 +60,11 @@ def test_full_example_parses() -> None:
         ("[sound]\nrate = 48000", "sound: unknown section"),
         ("[behaviour]\nautoconnect = 1", "behaviour.autoconnect: expected boolean, got 1"),
         ('[buttons]\nmode = "ptt"', 'buttons.mode: expected one of "toggle", "push_to_talk"'),
-        ("[buttons]\nconnect = 23", "pin 23 is already used by buttons.connect"),
+        (
+            "[buttons]\nconnect = 23",
+            "GPIO23 is assigned to both the connect button and the mute LED "
+            "(buttons.connect = 23, leds.mute = 23)",
+        ),
         ("[leds]\nmute = 40", "leds.mute: BCM pin must be 0..27"),
         ('[model]\nprovider = "anthropic"', "model.provider"),
         ('[model]\nurl = "ws://api.example.com/x"', "model.url"),

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection
 from device.config import ButtonsSection, LedsSection
 from device.controls import Controls, ControlsConfig
 from device.gpio import Board, GpioConfig
+from device.gpio.buttons import Clock
 from device.realtime.credentials import Credential
 from device.realtime.events import SessionConfig
 from device.realtime.models import OpenAIRealtimeModel, RealtimeModel
@@ -68,6 +69,16 @@ class EarconRecorder:
         self.played.append((item_id, pcm))
 
 
+class FakeClock:
+    """A nanosecond clock that moves only when a test sets ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
 class CountingVolume:
     def __init__(self) -> None:
         self.ups = 0
@@ -104,10 +115,13 @@ class Rig:
         self.sessions.append(s)
         return s
 
-    def build(self, session: RealtimeSession, **overrides: Any) -> Board:
+    def build(
+        self, session: RealtimeSession, *, clock: Clock | None = None, **overrides: Any
+    ) -> Board:
         """A board on the mock pins: LED keys (``LED_KEYS``) go to ``[leds]``, the rest to
-        ``[buttons]`` (with the talk button fitted)."""
+        ``[buttons]`` (with the talk button fitted); ``clock`` stamps and times edges."""
         leds = {k: overrides.pop(k) for k in LED_KEYS if k in overrides}
+        timing = {} if clock is None else {"clock": clock}
         return self.add(
             Board(
                 session,
@@ -116,6 +130,7 @@ class Rig:
                 ),
                 asyncio.get_running_loop(),
                 pin_factory=self.factory,
+                **timing,
             )
         )
 

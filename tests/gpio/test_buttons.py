@@ -20,6 +20,7 @@ from .rig import (
     VOL_DOWN,
     VOL_UP,
     CountingVolume,
+    FakeClock,
     Rig,
 )
 
@@ -189,14 +190,17 @@ async def test_bounce_ms_0_means_no_lockout(rig: Rig) -> None:
 
 
 async def test_close_cancels_a_pending_lockout(rig: Rig) -> None:
+    clock = FakeClock()  # both edges stamped at 0: the release always falls in the lockout
     session = rig.session()
-    board = rig.build(session)
+    board = rig.build(session, clock=clock)
     pin = rig.pin(MUTE)
     pin.drive_low()
     pin.drive_high()  # ignored for now, would be delivered when the lockout ends
     await rig.edges(board, 1)
+    await until(lambda: board.stats.ignored == 1, what="the release ignored as bounce")
     board.close()
-    await asyncio.sleep(0.06)
+    clock.now = 100_000_000  # the lockout (30 ms) is over by the clock
+    await asyncio.sleep(0.06)  # its timer would have fired by now
     assert board.stats.edges == 1 and board.stats.deferred == 0
 
 

@@ -12,6 +12,8 @@ from waiting import until
 
 from device.gpio import Buttons, Debounce, Edge, Gesture
 
+from .rig import FakeClock
+
 MS = 1_000_000
 S = 1_000_000_000
 
@@ -139,14 +141,6 @@ def test_bounce_0_means_no_lockout() -> None:
 
 
 # ---------------------------------------------------------------------------------- Buttons
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
