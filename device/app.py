@@ -44,14 +44,14 @@ from .cues import Earcons
 from .health import Health
 from .mqtt.part import DeviceState, mqtt_part
 from .realtime.errors import ConfigError, VoiceDeviceError
-from .realtime.notices import ErrorNotice, FaultsChanged, MuteChanged, Notice, StatusChanged
+from .realtime.notices import ErrorNotice, MuteChanged, Notice, StatusChanged
 from .redact import REDACT
 from .sdnotify import Notifier
 from .session import RealtimeSession
 
 if TYPE_CHECKING:
     from .audio.mixer import Volume
-    from .controls import Controls, ControlsConfig
+    from .gpio import Board
 
 log = logging.getLogger("device.app")
 
@@ -81,15 +81,6 @@ def playback_config(config: Config) -> PlaybackConfig:
         period_ms=a.period_ms,
         start_threshold_ms=a.start_threshold_ms,
         max_buffer_ms=a.max_buffer_ms,
-    )
-
-
-def controls_config(config: Config) -> ControlsConfig:
-    from .controls import ControlsConfig
-
-    # Earcons are the app's (Earcons below), so the GPIO part never plays them.
-    return ControlsConfig(
-        buttons=config.buttons, leds=config.leds, earcons=False, mixer=config.audio.mixer
     )
 
 
@@ -138,7 +129,7 @@ class Appliance:
         # MQTT's retained state: the table's, plus what parts add (usage: mqtt_state.add(...)).
         self.mqtt_state = DeviceState(self.commands)
         self.earcons = Earcons(self.session, self.playback, config.behaviour.earcons)
-        self.controls: Controls | None = None
+        self.controls: Board | None = None
         self.volume: Volume | None = None
 
     async def run(self, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
@@ -194,33 +185,27 @@ class Appliance:
             message = f"GPIO unavailable, buttons and LEDs are off: {type(exc).__name__}: {exc}"
             log.error("%s (use the control socket, or fix GPIO and restart)", message)
             self.health.set_fault("gpio", message, code="gpio")
-        off = None
-        if self.controls is not None:  # the fault LED follows health (seam: gpio's lights)
-            off = self.health.subscribe(self.controls.on_notice)
-            self.controls.on_notice(FaultsChanged(tuple(self.health.faults.items())))
         try:
             yield
         finally:
-            if off is not None:
-                off()
             if self.controls is not None:  # LEDs off and GPIO released first
                 _quietly("gpio", self.controls.close)
             if self.volume is not None:
                 _quietly("volume", self.volume.close)
 
-    def _start_controls(self) -> Controls:
-        from .controls import Controls
+    def _start_controls(self) -> Board:
+        from .gpio import Board, GpioConfig
 
         b = self.config.buttons
         if b.volume_up is not None or b.volume_down is not None:
             self.volume = self._open_volume()
-        return Controls(
+        return Board(
             self.session,
-            controls_config(self.config),
+            GpioConfig(buttons=self.config.buttons, leds=self.config.leds),
             asyncio.get_running_loop(),
             pin_factory=self.pin_factory,
-            earcon_sink=None,
             volume=self.volume,
+            faults=self.health,  # the fault LED follows health
         )
 
     def _open_volume(self) -> Volume | None:

@@ -226,7 +226,7 @@ class CommandTable:
     def state(self) -> dict[str, Any]:
         s = self.session
         state: dict[str, Any] = {"status": s.status.value, "muted": s.muted}
-        faults = self.health.faults if self.health is not None else getattr(s, "faults", None)
+        faults = self.health.faults if self.health is not None else None
         if faults:
             state["faults"] = sorted(faults.values())
         return state
@@ -259,11 +259,7 @@ class CommandTable:
         if self.health is None:
             return self.session.subscribe(listener)
 
-        def from_session(notice: Notice) -> None:
-            if not isinstance(notice, FaultsChanged):  # health is the source of faults
-                listener(notice)
-
-        off = (self.session.subscribe(from_session), self.health.subscribe(listener))
+        off = (self.session.subscribe(listener), self.health.subscribe(listener))
 
         def unsubscribe() -> None:
             for f in off:

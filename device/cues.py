@@ -1,69 +1,62 @@
 """Earcons, wired by the app: session notices → short cues on the speaker.
 
-They sound with or without GPIO (the GPIO part no longer plays them). Two seams, for the lead
-to close when the other branches land: gpio's pure earcon policy in :mod:`device.earcons`
-replaces :func:`earcon_for`, and audio's ``sink.play_cue(pcm)`` replaces ``play_earcon``
-(used automatically once the playback has it).
+They sound with or without GPIO (the board plays nothing). Which earcon a notice calls for is
+:class:`device.earcons.EarconPolicy`; the PCM goes to the sink's ``play_cue``, so a cue never
+counts toward a model item and is never reported by ``interrupt()``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
-from .audio.playback import AlsaPlayback
-from .earcons import earcon
-from .realtime.notices import MuteChanged, Notice, StatusChanged
+from .earcons import EarconPolicy, earcon
+from .realtime.notices import Notice
 from .realtime.status import TransportStatus
-from .session import RealtimeSession
 
 log = logging.getLogger("device.cues")
 
 
-def earcon_for(notice: Notice, previous: TransportStatus) -> str | None:
-    """Which cue a notice calls for. Seam: gpio's pure policy in device/earcons.py replaces
-    this once merged."""
-    match notice:
-        case StatusChanged(TransportStatus.CONNECTED):
-            return "connect"
-        case StatusChanged(TransportStatus.DISCONNECTED) if previous in (
-            TransportStatus.CONNECTED,
-            TransportStatus.RECONNECTING,
-        ):
-            return "disconnect"
-        case StatusChanged(TransportStatus.CLOSED):
-            return "error"
-        case MuteChanged(muted):
-            return "mute" if muted else "unmute"
-    return None
+class CueSink(Protocol):
+    """Where cues are played (:meth:`device.audio.playback.AlsaPlayback.play_cue` fits)."""
+
+    def play_cue(self, pcm: bytes) -> None: ...
+
+
+class NoticeSource(Protocol):
+    """What earcons follow: the session's status and its notices."""
+
+    @property
+    def status(self) -> TransportStatus: ...
+
+    def subscribe(self, listener: Callable[[Notice], None]) -> Callable[[], None]: ...
 
 
 class Earcons:
     """Plays cues on the speaker as session notices arrive (``with Earcons(...)``)."""
 
-    def __init__(self, session: RealtimeSession, playback: AlsaPlayback, enabled: bool) -> None:
-        self._session, self._playback, self._enabled = session, playback, enabled
-        self._previous = session.status
+    def __init__(self, session: NoticeSource, sink: CueSink, enabled: bool) -> None:
+        self._session, self._sink, self._enabled = session, sink, enabled
+        self._policy = EarconPolicy(enabled, session.status)
         self._off: Callable[[], None] | None = None
 
     def on_notice(self, notice: Notice) -> None:
-        name = earcon_for(notice, self._previous)
-        if isinstance(notice, StatusChanged):
-            self._previous = notice.status
+        name = self._policy.cue(notice)
         if name is None:
             return
         try:
-            # Seam: audio's sink.play_cue(pcm) once merged; until then play_earcon.
-            play_cue = getattr(self._playback, "play_cue", self._playback.play_earcon)
-            play_cue(earcon(name))
+            self._sink.play_cue(earcon(name))
         except Exception:
             log.exception("could not play the %s earcon", name)
 
     def __enter__(self) -> Earcons:
         if self._enabled:
+            self._policy.status = self._session.status
             self._off = self._session.subscribe(self.on_notice)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._off is not None:
             self._off()
+            self._off = None

@@ -259,8 +259,7 @@ class Demo:
             original = appliance.playback.play
 
             def tee(item_id: str, pcm: bytes) -> None:
-                if item_id != "earcon":
-                    self.model_audio.extend(pcm)
+                self.model_audio.extend(pcm)  # cues go through play_cue, not here
                 original(item_id, pcm)
 
             appliance.playback.play = tee  # type: ignore[method-assign]

@@ -53,7 +53,7 @@ from .realtime.effects import (
 from .realtime.errors import NotConnectedError
 from .realtime.events import ClientEvent, ServerEvent, SessionConfig
 from .realtime.models import RealtimeModel
-from .realtime.notices import FaultsChanged, Notice
+from .realtime.notices import Notice
 from .realtime.sink import AudioSink, NullSink
 from .realtime.status import TransportStatus
 from .realtime.tools import Tool, ToolFunc, ToolRegistry, run_tool
@@ -125,7 +125,6 @@ class RealtimeSession(ConnectionSupervisor):
             base = SessionConfig(**{**_fields(base), "tools": self.tools.specs()})
         self.conversation = Conversation(base, provider=model.provider_info)
         self.sink: AudioSink = sink or NullSink()
-        self._faults: dict[str, str] = {}
         self._speech_watch: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ the hook surface
@@ -208,24 +207,6 @@ class RealtimeSession(ConnectionSupervisor):
         if self._status is TransportStatus.CONNECTED:
             self._apply(out)
 
-    @property
-    def faults(self) -> dict[str, str]:
-        """What is wrong with the device right now (``{"no_such_mic": "capture device …"}``),
-        so a kiosk that subscribes late still learns of a fault raised before it came."""
-        return dict(self._faults)
-
-    def set_fault(self, source: str, message: str | None, code: str = "audio") -> None:
-        """Record (``message``) or clear (None) the current fault of ``source``; a new fault is
-        also sent as an :class:`ErrorNotice` with ``code``."""
-        if message is None:
-            if self._faults.pop(source, None) is not None:
-                self._emit(FaultsChanged(tuple(self._faults.items())))
-            return
-        if self._faults.get(source) != message:
-            self._faults[source] = message
-            self._error(code, message)
-            self._emit(FaultsChanged(tuple(self._faults.items())))
-
     # ---------------------------------------------------------------- supervisor hooks
 
     def _on_start(self) -> ClientEvent:
@@ -278,7 +259,7 @@ class RealtimeSession(ConnectionSupervisor):
         if not self.sink.is_playing():
             return
         heard = self.sink.interrupt()
-        if heard is None or heard[0].startswith("earcon"):  # an earcon is not the model's
+        if heard is None:  # cues (earcons) are never reported
             self._apply(self.conversation.interrupted(None))
         else:
             self._apply(self.conversation.interrupted(heard[0], heard[1]))

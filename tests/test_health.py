@@ -68,15 +68,20 @@ async def test_the_fault_led_follows_health() -> None:
     from gpiozero.pins.mock import MockFactory
 
     from device.config import ButtonsSection, LedsSection
-    from device.controls import Controls, ControlsConfig
+    from device.gpio import Board, GpioConfig
 
     session = RealtimeSession(OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"))
     health = Health()
     factory = MockFactory()
-    config = ControlsConfig(buttons=ButtonsSection(), leds=LedsSection(fault=5), earcons=False)
-    controls = Controls(session, config, asyncio.get_running_loop(), pin_factory=factory)
+    config = GpioConfig(buttons=ButtonsSection(), leds=LedsSection(fault=5))
+    health.set_fault("capture", "mic gone")  # raised before the board came up
+    controls = Board(
+        session, config, asyncio.get_running_loop(), pin_factory=factory, faults=health
+    )
     try:
-        health.subscribe(controls.on_notice)  # as the app wires it
+        assert factory.pin(5).state
+        health.set_fault("capture", None)
+        assert not factory.pin(5).state
         health.set_fault("playback", "speaker gone")
         assert factory.pin(5).state
         health.set_fault("playback", None)

@@ -7,13 +7,12 @@ from .capture import AlsaCapture, CaptureConfig, CaptureDSP, CaptureStats
 from .devices import format_devices, list_devices
 from .fanout import FrameQueue, MicFanout
 from .mixer import MixerError, Volume
-from .playback import EARCON, AlsaPlayback, PlaybackConfig, PlaybackStats
+from .playback import AlsaPlayback, PlaybackConfig, PlaybackStats
 from .playqueue import PlayQueue
 from .pulse import PrivatePulse, PulseUnavailable
 from .supervisor import AudioFault, FaultSupervisor
 
 __all__ = [
-    "EARCON",
     "AlsaCapture",
     "AlsaPlayback",
     "AudioFault",

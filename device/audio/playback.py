@@ -29,7 +29,7 @@ this module is the thin ALSA writer under it, run on the event loop like capture
   (``-EPIPE``); a stream that empties at the end of an item or a cue is a normal stop.
 
 Cues (earcons) go through :meth:`AlsaPlayback.play_cue`; they count toward no item and
-:meth:`AlsaPlayback.interrupt` never reports one. ``play("earcon…", pcm)`` still means a cue.
+:meth:`AlsaPlayback.interrupt` never reports one.
 """
 
 from __future__ import annotations
@@ -51,12 +51,10 @@ from .supervisor import BACKOFF_CAP_S, BACKOFF_START_S, AudioFault, FaultSupervi
 
 log = logging.getLogger("device.audio.playback")
 
-#: Item ids starting with this are cues (the old way to play an earcon); never reported.
-EARCON = "earcon"
 #: ALSA periods per buffer (160 ms at 20 ms periods).
 PERIODS = 8
 
-__all__ = ["BACKOFF_CAP_S", "BACKOFF_START_S", "EARCON", "AlsaPlayback", "PlaybackConfig"]
+__all__ = ["BACKOFF_CAP_S", "BACKOFF_START_S", "AlsaPlayback", "PlaybackConfig"]
 
 
 @dataclass(frozen=True)
@@ -195,16 +193,12 @@ class AlsaPlayback:
 
     def play(self, item_id: str, pcm: bytes) -> None:
         """Queue 24 kHz mono s16le ``pcm`` of ``item_id``; audio beyond ``max_buffer_ms``
-        (or while the device is missing) is dropped and counted. Ids starting with
-        ``"earcon"`` are cues (see :meth:`play_cue`)."""
-        self._push(CUE if item_id.startswith(EARCON) else item_id, pcm)
+        (or while the device is missing) is dropped and counted. Cues go through
+        :meth:`play_cue`."""
+        self._push(item_id, pcm)
 
     def play_cue(self, pcm: bytes) -> None:
         """Play a short cue (earcon): it never counts toward a model item."""
-        self._push(CUE, pcm)
-
-    def play_earcon(self, pcm: bytes) -> None:
-        """Old name of :meth:`play_cue`."""
         self._push(CUE, pcm)
 
     def interrupt(self) -> tuple[str, int] | None:

@@ -70,6 +70,12 @@ class BoardSession(Session, Protocol):
     @property
     def config(self) -> SessionConfig: ...
 
+    def subscribe(self, listener: Callable[[Notice], None]) -> Callable[[], None]: ...
+
+
+class FaultSource(Protocol):
+    """Where device faults live (:class:`device.health.Health`): the fault LED follows it."""
+
     @property
     def faults(self) -> Mapping[str, str]: ...
 

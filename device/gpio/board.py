@@ -2,7 +2,8 @@
 
 ::
 
-    board = Board(session, GpioConfig(buttons, leds), asyncio.get_running_loop(), volume=volume)
+    board = Board(session, GpioConfig(buttons, leds), asyncio.get_running_loop(),
+                  volume=volume, faults=health)
     ...
     board.close()             # LEDs off, GPIO released, unsubscribed
 
@@ -29,7 +30,7 @@ import time
 from typing import Any
 
 from ..realtime.notices import Notice
-from .actions import ActionTable, BoardSession, VolumeControl
+from .actions import ActionTable, BoardSession, FaultSource, VolumeControl
 from .buttons import Buttons, Clock, PressStats
 from .config import GpioConfig, GpioError
 from .gestures import Gesture
@@ -43,8 +44,9 @@ class Board:
     """Buttons and LEDs wired to ``session``; construct it on the loop thread (``loop``).
 
     ``pin_factory`` defaults to gpiozero's (``GPIOZERO_PIN_FACTORY``); ``clock`` (ns) stamps
-    and times button edges. Raises :class:`GpioError` naming the key, or the pin and its role
-    when a pin cannot be claimed; nothing stays claimed then.
+    and times button edges; the fault LED follows ``faults`` (the app's health). Raises
+    :class:`GpioError` naming the key, or the pin and its role when a pin cannot be claimed;
+    nothing stays claimed then.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class Board:
         *,
         pin_factory: Any = None,
         volume: VolumeControl | None = None,
+        faults: FaultSource | None = None,
         clock: Clock = time.perf_counter_ns,
     ) -> None:
         config.validate()
@@ -78,10 +81,11 @@ class Board:
         except BaseException:
             self._pins.release()
             raise
-        self.lights = Lights(
-            self.leds, status=session.status, muted=session.muted, faulted=bool(session.faults)
-        )
-        self._unsubscribe = session.subscribe(self.on_notice)
+        faulted = faults is not None and bool(faults.faults)
+        self.lights = Lights(self.leds, status=session.status, muted=session.muted, faulted=faulted)
+        self._unsubscribe = [session.subscribe(self.on_notice)]
+        if faults is not None:
+            self._unsubscribe.append(faults.subscribe(self.on_notice))
 
     @property
     def stats(self) -> PressStats:
@@ -105,8 +109,9 @@ class Board:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(Exception):
-            self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            with contextlib.suppress(Exception):
+                unsubscribe()
         self.buttons.close()
         self.actions.close()
         self._pins.release()

@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from device.audio import (  # noqa: E402
-    EARCON,
     AlsaCapture,
     AlsaPlayback,
     AudioFault,
@@ -122,7 +121,7 @@ async def run_playback(spec: dict[str, Any]) -> dict[str, Any]:
         while pb.is_playing() and time.monotonic() - t0 < 20:
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.3)
-        pb.play(EARCON, earcon(name))
+        pb.play_cue(earcon(name))
     if spec.get("interrupt_after_s") is not None:
         # Wait until audio is sounding, then interrupt a known time later.
         while pb.played_ms(item) == 0 and time.monotonic() - t0 < 10:

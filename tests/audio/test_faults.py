@@ -501,11 +501,7 @@ async def test_earcons_are_never_reported_as_the_model_item() -> None:
     pb.play_cue(b"\x00\x01" * 2400)
     assert pb.is_playing()
     assert pb.interrupt() is None
-    pb.play_earcon(b"\x00\x01" * 2400)
-    assert pb.interrupt() is None
-    pb.play("earcon:connect", b"\x00\x01" * 2400)  # the old way: an id starting "earcon"
-    assert pb.interrupt() is None
-    pb.play("earcon", b"\x00\x01" * 2400)
+    pb.play_cue(b"\x00\x01" * 2400)
     pb.play("item_9", b"\x00\x01" * 2400)
     assert pb.interrupt() == ("item_9", 0)
 

@@ -15,8 +15,8 @@ from waiting import until
 from websockets.asyncio.client import ClientConnection
 
 from device.config import ButtonsSection, LedsSection
-from device.controls import Controls, ControlsConfig
 from device.gpio import Board, GpioConfig
+from device.gpio.actions import FaultSource
 from device.gpio.buttons import Clock
 from device.realtime.credentials import Credential
 from device.realtime.events import SessionConfig
@@ -62,11 +62,13 @@ class Gate:
 
 
 class EarconRecorder:
-    def __init__(self) -> None:
-        self.played: list[tuple[str, bytes]] = []
+    """A cue sink that keeps what it was asked to play."""
 
-    def play(self, item_id: str, pcm: bytes) -> None:
-        self.played.append((item_id, pcm))
+    def __init__(self) -> None:
+        self.played: list[bytes] = []
+
+    def play_cue(self, pcm: bytes) -> None:
+        self.played.append(pcm)
 
 
 class FakeClock:
@@ -116,10 +118,16 @@ class Rig:
         return s
 
     def build(
-        self, session: RealtimeSession, *, clock: Clock | None = None, **overrides: Any
+        self,
+        session: RealtimeSession,
+        *,
+        clock: Clock | None = None,
+        faults: FaultSource | None = None,
+        **overrides: Any,
     ) -> Board:
         """A board on the mock pins: LED keys (``LED_KEYS``) go to ``[leds]``, the rest to
-        ``[buttons]`` (with the talk button fitted); ``clock`` stamps and times edges."""
+        ``[buttons]`` (with the talk button fitted); ``clock`` stamps and times edges, the
+        fault LED follows ``faults``."""
         leds = {k: overrides.pop(k) for k in LED_KEYS if k in overrides}
         timing = {} if clock is None else {"clock": clock}
         return self.add(
@@ -130,17 +138,10 @@ class Rig:
                 ),
                 asyncio.get_running_loop(),
                 pin_factory=self.factory,
+                faults=faults,
                 **timing,
             )
         )
-
-    def build_legacy(self, session: RealtimeSession, sink: Any, *, earcons: bool = True) -> Board:
-        """The ``device.controls`` compatibility entry, with an earcon sink."""
-        config = ControlsConfig(buttons=ButtonsSection(talk=TALK), earcons=earcons)
-        controls = Controls(
-            session, config, asyncio.get_running_loop(), pin_factory=self.factory, earcon_sink=sink
-        )
-        return self.add(controls)
 
     def add(self, board: Board) -> Board:
         self.boards.append(board)

@@ -1,5 +1,5 @@
 """The board: claiming and releasing pins, errors naming the pin, the pin factory from the
-environment, and the device.controls compatibility entry."""
+environment; and earcons, which the app plays from notices with or without a board."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from gpiozero import LED, Button
 from waiting import until
 
+from device.cues import Earcons
 from device.earcons import earcon
 from device.gpio import GpioError
 
@@ -135,18 +136,17 @@ asyncio.run(main())
 async def test_earcons_play_on_connect_disconnect_mute_unmute_and_error(rig: Rig) -> None:
     session = rig.session(auto_reconnect=True)
     sink = EarconRecorder()
-    rig.build_legacy(session, sink)
-    await session.connect()
-    session.mute()
-    session.unmute()
-    await session.disconnect()
-    await session.connect()
-    rig.sim.reject_next(401, count=10)
-    await rig.sim.drop(code=1006)
-    await until(lambda: session.status == "closed")
+    with Earcons(session, sink, enabled=True):  # as the app wires it: no board needed
+        await session.connect()
+        session.mute()
+        session.unmute()
+        await session.disconnect()
+        await session.connect()
+        rig.sim.reject_next(401, count=10)
+        await rig.sim.drop(code=1006)
+        await until(lambda: session.status == "closed")
     names = {earcon(n): n for n in ("connect", "disconnect", "mute", "unmute", "error")}
-    assert [item for item, _ in sink.played] == ["earcon"] * len(sink.played)
-    assert [names[pcm] for _, pcm in sink.played] == [
+    assert [names[pcm] for pcm in sink.played] == [
         "connect",
         "mute",
         "unmute",
@@ -159,7 +159,7 @@ async def test_earcons_play_on_connect_disconnect_mute_unmute_and_error(rig: Rig
 async def test_no_earcons_when_disabled(rig: Rig) -> None:
     session = rig.session()
     sink = EarconRecorder()
-    rig.build_legacy(session, sink, earcons=False)
-    session.mute()
-    await session.connect()
+    with Earcons(session, sink, enabled=False):
+        session.mute()
+        await session.connect()
     assert sink.played == []

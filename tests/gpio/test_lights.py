@@ -13,6 +13,7 @@ from waiting import until
 from device.config import LedsSection
 from device.gpio import Board, GpioConfig
 from device.gpio.lights import PATTERNS, status_pattern
+from device.health import Health
 from device.realtime.notices import (
     LimitReached,
     Notice,
@@ -192,17 +193,18 @@ async def test_activity_led_pulses_while_the_model_speaks(rig: Rig) -> None:
 
 async def test_fault_led_is_on_exactly_while_a_device_is_faulted(rig: Rig) -> None:
     session = rig.session()
+    health = Health()
     lost = 'capture device "plughw:CARD=usbmic" failed: No such device'
-    session.set_fault("capture", lost)  # raised before the LEDs came up
-    board = rig.build(session, fault=FAULT_LED)
+    health.set_fault("capture", lost)  # raised before the LEDs came up
+    board = rig.build(session, faults=health, fault=FAULT_LED)
     led = rig.pin(FAULT_LED)
     assert led.state == 1
-    session.set_fault("playback", 'playback device "hw:0" not available')
-    session.set_fault("capture", None)
+    health.set_fault("playback", 'playback device "hw:0" not available')
+    health.set_fault("capture", None)
     assert led.state == 1  # the speaker is still missing
-    session.set_fault("playback", None)
+    health.set_fault("playback", None)
     assert led.state == 0
-    session.set_fault("capture", lost)
+    health.set_fault("capture", lost)
     assert led.state == 1
     # The other LEDs still tell the truth about the transport and mute.
     assert rig.pin(STATUS_LED).state == 0 and rig.pin(MUTE_LED).state == 0
