@@ -33,7 +33,7 @@ from benchmarks import Row
 from benchmarks.codec import rows as codec_rows
 from device.audio.capture import AlsaCapture, CaptureConfig, CaptureDSP
 from device.audio.playback import AlsaPlayback, PlaybackConfig
-from device.audio.pulse import SYSTEM_ALSA_CONF, PrivatePulse, PulseUnavailable
+from device.devtools.pulse import SYSTEM_ALSA_CONF, PrivatePulse, PulseUnavailable
 
 CAPTURE_FRAMES = 250  # 5 s
 PLAYBACK_CHUNKS = 250
@@ -86,9 +86,9 @@ async def _playback(device: str) -> list[int]:
 async def _to_socket(frames: int = 500) -> list[int]:
     """``session.send_audio(frame)`` → the websocket ``send()`` of its append returned, with
     the simulator on loopback reading: the session's share of capture → wire."""
+    from device.devtools.simulator import Simulator
     from device.realtime.models import OpenAIRealtimeModel
     from device.session import RealtimeSession
-    from device.simulator import Simulator
     from device.transport import open_connection
 
     offered: collections.deque[int] = collections.deque()

@@ -30,11 +30,11 @@ import numpy as np
 
 from benchmarks import Row, median, percentile, table
 from device.audio.playback import AlsaPlayback, PlaybackConfig
-from device.audio.pulse import PrivatePulse
 from device.data import QUESTION
+from device.devtools.pulse import PrivatePulse
+from device.devtools.simulator import Simulator
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession
-from device.simulator import Simulator
 
 RATE = 48000
 PERIOD_MS = 20

@@ -34,11 +34,11 @@ from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from benchmarks import Row
 from device.config import ButtonsSection
+from device.devtools.simulator import Simulator
 from device.gpio import Board, GpioConfig
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import MuteChanged, Notice
 from device.session import RealtimeSession
-from device.simulator import Simulator
 
 MUTE_PIN = 27
 TARGET_MS = 5.0

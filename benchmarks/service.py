@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from benchmarks import Row, median, percentile, table
-from device.audio.pulse import PrivatePulse
-from device.simulator import Simulator
+from device.devtools.pulse import PrivatePulse
+from device.devtools.simulator import Simulator
 
 CLI = Path(sys.executable).parent / "voice-device"
 KEY_ENV = "VOICE_DEVICE_BENCH_KEY"

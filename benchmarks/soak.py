@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 
 from benchmarks.service import BEARER, CLI, KEY_ENV, write_config
-from device.audio.pulse import PrivatePulse
 from device.control import request
-from device.simulator import Simulator
+from device.devtools.pulse import PrivatePulse
+from device.devtools.simulator import Simulator
 
 RSS_SLACK_MB = 5.0
 FD_SLACK = 2

@@ -183,13 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 return run_service(args.config)
             case "demo":
-                from .demo import run_demo
+                from .devtools.demo import run_demo
 
                 return run_demo(
                     out=args.out, capture=args.capture, playback=args.playback, speech=args.speech
                 )
             case "simulate":
-                from . import simulator
+                from .devtools import simulator
 
                 argv2 = ["--host", args.host, "--port", str(args.port), "--pace", str(args.pace)]
                 argv2 += ["--reply", args.reply]

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from device.audio.pulse import PrivatePulse
+from device.devtools.pulse import PrivatePulse
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,9 @@ from typing import Any
 from notify_listener import NotifyListener
 from waiting import until
 
-from device.audio.pulse import PrivatePulse
 from device.control import request, stream_events
-from device.simulator import Simulator
+from device.devtools.pulse import PrivatePulse
+from device.devtools.simulator import Simulator
 
 CLI = Path(sys.executable).parent / "voice-device"
 KEY_ENV = "VOICE_DEVICE_E2E_KEY"

@@ -23,12 +23,12 @@ from waiting import until
 from device.cli import main as cli_main
 from device.commands import Command, CommandTable
 from device.control import IDLE_TIMEOUT_S, ControlServer, request
+from device.devtools.simulator import Simulator
 from device.health import Health
 from device.realtime.credentials import Credential
 from device.realtime.errors import VoiceDeviceError
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession, ReconnectPolicy
-from device.simulator import Simulator
 
 
 @pytest.fixture

@@ -20,12 +20,12 @@ import pytest
 
 from device.config import parse_config
 from device.credsource import make_provider
+from device.devtools.simulator import Simulator
 from device.doctor import _check_credential
 from device.realtime.credentials import Credential, parse_credential
 from device.realtime.errors import ConnectError, CredentialSourceError
 from device.realtime.models import OpenAIRealtimeModel
 from device.redact import REDACT, install_on_root, public_url, register_url
-from device.simulator import Simulator
 from device.transport import open_connection
 
 TOKEN = "edge-test-SECRET-55"

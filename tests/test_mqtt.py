@@ -24,11 +24,11 @@ from mqtt_watch import watch
 from waiting import until
 
 from device.commands import CommandTable
+from device.devtools.simulator import Simulator
 from device.health import Health
 from device.mqtt import Backoff, DeviceState, MqttBridge, MqttConfig, mqtt_part
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession
-from device.simulator import Simulator
 
 TOKEN = "fake-mqtt-test-TOKEN-0123456789"
 PASSWORD = "fake-broker-PASSWORD-s3cr3t-42"

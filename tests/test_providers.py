@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from device.data import QUESTION
+from device.devtools.simulator import Simulator
 from device.realtime.codec import Codec
 from device.realtime.credentials import Credential, parse_credential
 from device.realtime.errors import ConfigError, CredentialError
@@ -33,7 +34,6 @@ from device.realtime.events import (
 )
 from device.realtime.models import GrokRealtimeModel, OpenAIRealtimeModel, RealtimeModel, model_for
 from device.realtime.providers import OPENAI, XAI, is_cancel_not_active, provider_info
-from device.simulator import Simulator
 from device.transport import open_connection
 
 TOKEN = "prov-test-SECRET-77"

@@ -16,6 +16,7 @@ from recorder import Recorder
 from waiting import until
 
 from device.data import DIR as DATA_DIR
+from device.devtools.simulator import Simulator
 from device.realtime import AuthError, ConfigError, CredentialError, NotConnectedError
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import (
@@ -24,7 +25,6 @@ from device.realtime.notices import (
     TranscriptNotice,
 )
 from device.session import RealtimeSession, ReconnectPolicy, ToolRegistry
-from device.simulator import Simulator
 
 AUDIO = DATA_DIR
 TOKEN = "fake-test-SECRET-abcdef0123456789"

@@ -14,9 +14,9 @@ from recorder import Recorder
 from waiting import until
 
 from device.data import QUESTION
+from device.devtools.simulator import Simulator
 from device.realtime.models import GrokRealtimeModel, OpenAIRealtimeModel, RealtimeModel
 from device.session import RealtimeSession
-from device.simulator import Simulator
 
 TOKEN = "bargein-test-SECRET-7"
 

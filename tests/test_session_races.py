@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from waiting import until
 
+from device.devtools.simulator import Simulator
 from device.realtime.credentials import Credential
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession, ReconnectPolicy
-from device.simulator import Simulator
 from device.transport import open_connection
 
 TOKEN = "fake-race-SECRET-1"

@@ -10,10 +10,10 @@ from typing import Any
 from recorder import Recorder
 from waiting import until
 
+from device.devtools.simulator import Simulator
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import MuteChanged
 from device.session import RealtimeSession, ToolRegistry
-from device.simulator import Simulator
 
 TOKEN = "tools-test-SECRET-9"
 FRAME = bytes(960)

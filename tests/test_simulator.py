@@ -18,7 +18,7 @@ import websockets
 from openai_conformance import validate_server
 
 from device.data import DIR as DATA_DIR
-from device.simulator import Simulator, main
+from device.devtools.simulator import Simulator, main
 
 AUDIO = DATA_DIR
 TOKEN = "fake-sim-SECRET-0000"

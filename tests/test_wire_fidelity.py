@@ -14,6 +14,7 @@ from recorder import Recorder
 from test_providers import DIALECTS, TOKEN, dialled, model, next_of, token
 from waiting import until
 
+from device.devtools.simulator import INPUT_AUDIO_TOKENS_PER_S, OUTPUT_AUDIO_TOKENS_PER_S, Simulator
 from device.realtime import OpenAICodec, XAICodec
 from device.realtime.errors import SessionRejected
 from device.realtime.events import (
@@ -37,7 +38,6 @@ from device.realtime.events import (
 from device.realtime.providers import OPENAI, XAI, provider_info
 from device.realtime.setup import Differences, confirmation_differences
 from device.session import RealtimeSession
-from device.simulator import INPUT_AUDIO_TOKENS_PER_S, OUTPUT_AUDIO_TOKENS_PER_S, Simulator
 
 CODECS = [OpenAICodec, XAICodec]
 

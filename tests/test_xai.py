@@ -14,11 +14,11 @@ import pytest
 from waiting import until
 
 from device.data import QUESTION
+from device.devtools.simulator import Simulator
 from device.realtime.events import SessionConfig
 from device.realtime.models import GrokRealtimeModel
 from device.realtime.notices import Notice, StatusChanged, TranscriptNotice
 from device.session import RealtimeSession
-from device.simulator import Simulator
 
 TOKEN = "xai-test-SECRET-42"
 

@@ -1,4 +1,4 @@
-"""ALSA audio: microphone capture, speaker playback, devices, volume, a private PulseAudio.
+"""ALSA audio: microphone capture, speaker playback, devices, volume.
 
 Everything here speaks the model's format at the edges: 24 kHz mono s16le in 20 ms frames.
 """
@@ -9,7 +9,6 @@ from .fanout import FrameQueue, MicFanout
 from .mixer import MixerError, Volume
 from .playback import AlsaPlayback, PlaybackConfig, PlaybackStats
 from .playqueue import PlayQueue
-from .pulse import PrivatePulse, PulseUnavailable
 from .supervisor import AudioFault, FaultSupervisor
 
 __all__ = [
@@ -26,8 +25,6 @@ __all__ = [
     "PlayQueue",
     "PlaybackConfig",
     "PlaybackStats",
-    "PrivatePulse",
-    "PulseUnavailable",
     "Volume",
     "format_devices",
     "list_devices",

@@ -1,7 +1,7 @@
 """The simulator's base: construction, lifecycle, test controls, handshake and sending.
 
 :class:`~device.devtools.simserver.Simulator` adds the protocol on top; import it from
-:mod:`device.simulator`.
+:mod:`device.devtools.simulator`.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import soxr
 
-from device.audio.pulse import SYSTEM_ALSA_CONF, PrivatePulse, PulseUnavailable
 from device.data import DIR as DATA_DIR
+from device.devtools.pulse import SYSTEM_ALSA_CONF, PrivatePulse, PulseUnavailable
 
 SCENARIO = Path(__file__).with_name("scenario.py")
 SPEECH_DIR = DATA_DIR

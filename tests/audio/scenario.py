@@ -161,9 +161,9 @@ async def run_listeners(spec: dict[str, Any]) -> dict[str, Any]:
     import base64
     from datetime import UTC, datetime, timedelta
 
+    from device.devtools.simulator import Simulator
     from device.realtime.models import OpenAIRealtimeModel
     from device.session import RealtimeSession
-    from device.simulator import Simulator
 
     config = CaptureConfig(device=spec["device"], rate=spec["rate"], channels=spec["channels"])
     cap = AlsaCapture(config)

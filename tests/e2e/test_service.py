@@ -22,10 +22,10 @@ import pytest
 from service_harness import TOKEN, Service, appends, running_service
 from waiting import until
 
-from device.audio.pulse import PrivatePulse
 from device.control import IDLE_TIMEOUT_S
 from device.data import DIR as DATA_DIR
-from device.simulator import Simulator
+from device.devtools.pulse import PrivatePulse
+from device.devtools.simulator import Simulator
 
 AUDIO = DATA_DIR
 

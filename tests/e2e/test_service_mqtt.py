@@ -24,8 +24,8 @@ from test_service import speak_into_mic, speech_raw
 from waiting import until
 
 from device import __version__
-from device.audio.pulse import PrivatePulse
-from device.simulator import Simulator
+from device.devtools.pulse import PrivatePulse
+from device.devtools.simulator import Simulator
 
 PREFIX = "voice-device/kiosk1"
 STATE, AVAILABILITY = f"{PREFIX}/state", f"{PREFIX}/availability"

@@ -19,13 +19,13 @@ import websockets.asyncio.server
 from recorder import Recorder
 from waiting import until
 
+from device.devtools.simulator import Simulator
 from device.realtime import AuthError, CredentialError, CredentialSourceError
 from device.realtime.credentials import Credential
 from device.realtime.errors import NotConnectedError, SessionRejected
 from device.realtime.events import SessionConfig
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession, ReconnectPolicy
-from device.simulator import Simulator
 
 TOKEN = "fake-fault-SECRET-7777777777777777"
 FRAME = bytes(960)

@@ -20,8 +20,8 @@ import pytest
 from service_harness import CLI, TOKEN, appends, running_service
 from waiting import until
 
-from device.audio.pulse import PrivatePulse
-from device.simulator import Simulator
+from device.devtools.pulse import PrivatePulse
+from device.devtools.simulator import Simulator
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from device.simulator import Simulator
+from device.devtools.simulator import Simulator
 
 from .rig import TOKEN, Gate, Rig
 

@@ -15,6 +15,7 @@ from waiting import until
 from websockets.asyncio.client import ClientConnection
 
 from device.config import ButtonsSection, LedsSection
+from device.devtools.simulator import Simulator
 from device.gpio import Board, GpioConfig
 from device.gpio.actions import FaultSource
 from device.gpio.buttons import Clock
@@ -24,7 +25,6 @@ from device.realtime.models import OpenAIRealtimeModel, RealtimeModel
 from device.realtime.notices import Notice, StatusChanged
 from device.realtime.status import TransportStatus
 from device.session import RealtimeSession, ReconnectPolicy
-from device.simulator import Simulator
 from device.transport import open_connection
 
 TOKEN = "fake-test-controls-0123456789"

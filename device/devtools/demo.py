@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import (
+from ..config import (
     AudioSection,
     BehaviourSection,
     Config,
@@ -38,9 +38,9 @@ from .config import (
     CredentialSection,
     ModelSection,
 )
-from .control import request
-from .data import QUESTION
-from .realtime.notices import (
+from ..control import request
+from ..data import QUESTION
+from ..realtime.notices import (
     ErrorNotice,
     MuteChanged,
     Notice,
@@ -160,7 +160,7 @@ class Demo:
     async def run(self) -> int:
         from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-        from .audio.pulse import PrivatePulse
+        from .pulse import PrivatePulse
 
         with tempfile.TemporaryDirectory(prefix="voice-device-demo-") as tmp:
             directory = Path(tmp)
@@ -196,7 +196,7 @@ class Demo:
         self.say("speaker", f"wrote {self.out} ({seconds:.1f} s at {rate} Hz)")
 
     async def _script(self, sim: Simulator, factory: Any, pulse: Any, directory: Path) -> int:
-        from .app import Appliance
+        from ..app import Appliance
 
         socket = directory / "control.sock"
         os.environ[KEY_ENV] = "demo-key"  # the simulator accepts any key

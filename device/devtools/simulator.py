@@ -1,8 +1,7 @@
 """A local stand-in for the OpenAI Realtime GA server and xAI's dialect, on loopback.
 
-The simulator itself lives in :mod:`device.devtools` (``simserver``, ``simreplies``,
-``simbase``, ``simaudio``); this module keeps its public names and runs
-``voice-device simulate``.
+The simulator itself is in ``simserver``, ``simreplies``, ``simbase`` and ``simaudio``; this
+module gathers its public names and runs ``voice-device simulate``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import argparse
 import asyncio
 import contextlib
 
-from .devtools.simaudio import (
+from .simaudio import (
     BYTES_PER_MS,
     CHUNK_MS,
     INPUT_AUDIO_TOKENS_PER_S,
@@ -23,8 +22,8 @@ from .devtools.simaudio import (
     XAI_VOICES,
     tone,
 )
-from .devtools.simbase import Conn
-from .devtools.simserver import Simulator
+from .simbase import Conn
+from .simserver import Simulator
 
 _Conn = Conn
 
