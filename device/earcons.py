@@ -17,9 +17,9 @@ from typing import Literal
 import numpy as np
 
 from .realtime.notices import MuteChanged, Notice, StatusChanged
+from .realtime.pcm import BYTES_PER_MS, RATE, SAMPLE_BYTES
 from .realtime.status import TransportStatus
 
-RATE = 24000
 #: Peak level of a tone, as a fraction of full scale (quiet enough next to speech).
 LEVEL = 0.3
 #: Fade-in and fade-out of each tone segment.
@@ -69,13 +69,13 @@ def synthesize(segments: tuple[tuple[float, float], ...], *, rate: int = RATE) -
 def earcon(name: str) -> bytes:
     """The PCM (24 kHz mono s16le) of earcon ``name``; raises ``KeyError`` for an unknown one."""
     pcm = synthesize(SHAPES[name])
-    assert len(pcm) // 2 <= RATE * MAX_MS // 1000
+    assert len(pcm) <= MAX_MS * BYTES_PER_MS
     return pcm
 
 
 def duration_ms(pcm: bytes, rate: int = RATE) -> float:
     """Length of s16le mono ``pcm`` in milliseconds."""
-    return len(pcm) / 2 / rate * 1000
+    return len(pcm) / SAMPLE_BYTES / rate * 1000
 
 
 class EarconPolicy:

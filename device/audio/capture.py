@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 
 from ..realtime.errors import ConfigError
+from ..realtime.pcm import FRAME_BYTES
+from ..realtime.pcm import RATE as MODEL_RATE
 from .fanout import FrameQueue, MicFanout, Unsubscribe
 from .pcmreader import MAX_EMPTY_WAKES, MAX_READS_PER_WAKE, STALL_S, PcmReader, open_off_loop
 from .supervisor import BACKOFF_CAP_S, BACKOFF_START_S, AudioFault, FaultSupervisor
@@ -66,11 +68,6 @@ __all__ = [
     "open_off_loop",
 ]
 
-#: The model's audio rate.
-MODEL_RATE = 24000
-#: Samples (and bytes) in one 20 ms model frame.
-FRAME_SAMPLES = MODEL_RATE * 20 // 1000
-FRAME_BYTES = FRAME_SAMPLES * 2
 #: Audio the ALSA capture buffer holds: how long the event loop may be busy before an overrun.
 BUFFER_MS = 200
 

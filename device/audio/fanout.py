@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from ..realtime.pcm import RATE as MODEL_RATE
+
 log = logging.getLogger("device.audio.capture")
 
-MODEL_RATE = 24000
 #: A callback listener slower than this is reported once (it holds up the event loop).
 SLOW_LISTENER_S = 0.005
 #: After the first, a failing listener is logged at most this often.

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .playqueue import CUE, MODEL_RATE
+from ..realtime.pcm import RATE as MODEL_RATE
+from .playqueue import CUE
 
 if TYPE_CHECKING:
     from .playback import AlsaPlayback

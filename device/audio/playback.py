@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..realtime.errors import ConfigError
-from .capture import MODEL_RATE
+from ..realtime.pcm import BYTES_PER_S
 from .pcmreader import open_off_loop
 from .pcmwriter import STALL_S, PcmWriter
 from .playqueue import CUE, PlayQueue
@@ -224,7 +224,7 @@ class AlsaPlayback:
         if not pcm:
             return
         if self._sup.faulted:
-            self.stats.dropped_ms += len(pcm) * 1000 // (MODEL_RATE * 2)
+            self.stats.dropped_ms += len(pcm) * 1000 // BYTES_PER_S
             return
         t = time.perf_counter_ns() if self.latencies_ns is not None else 0
         dropped = self.queue.push(item, pcm, t)
@@ -234,7 +234,7 @@ class AlsaPlayback:
             self._writer.kick()
 
     def _count_dropped(self, nbytes: int) -> None:
-        self.stats.dropped_ms += nbytes * 1000 // (MODEL_RATE * 2)
+        self.stats.dropped_ms += nbytes * 1000 // BYTES_PER_S
         now = time.monotonic()
         if now - self._last_drop_log >= 5.0:
             self._last_drop_log = now

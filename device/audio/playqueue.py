@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-MODEL_RATE = 24000
+from ..realtime.pcm import BYTES_PER_S, byte_count
+
 #: The label of cue audio: never a model item id (those are non-empty).
 CUE = ""
 #: Deltas of one item are merged into entries up to this size (200 ms of 24 kHz audio).
@@ -76,9 +77,9 @@ class PlayQueue:
     ) -> None:
         self.rate = device_rate
         self.clock = clock
-        self.max_bytes = max_buffer_ms * MODEL_RATE // 1000 * 2
+        self.max_bytes = byte_count(max_buffer_ms)
         self.max_entries = max_entries
-        self.threshold_bytes = start_threshold_ms * MODEL_RATE // 1000 * 2
+        self.threshold_bytes = byte_count(start_threshold_ms)
         #: Seconds without a push after which a short item starts (or ends) anyway.
         self.start_timeout_s = max(start_threshold_ms, 2 * period_ms) / 1000
         self._pending: deque[_Entry] = deque()
@@ -183,7 +184,7 @@ class PlayQueue:
         dropped = self._pending_bytes
         self._pending.clear()
         self._pending_bytes = 0
-        return dropped * 1000 // (MODEL_RATE * 2)
+        return dropped * 1000 // BYTES_PER_S
 
     # ================================================================ stream side
 

@@ -48,6 +48,7 @@ from ..realtime.notices import (
     StatusChanged,
     TranscriptNotice,
 )
+from ..realtime.pcm import RATE as MODEL_RATE
 from .simulator import Simulator
 
 KEY_ENV = "VOICE_DEVICE_DEMO_KEY"
@@ -184,7 +185,7 @@ class Demo:
                         self._write_wav(pulse.monitor_file.read_bytes(), RATE)
                     pulse.stop()
                 elif self.model_audio:
-                    self._write_wav(bytes(self.model_audio), 24000)
+                    self._write_wav(bytes(self.model_audio), MODEL_RATE)
 
     def _write_wav(self, pcm: bytes, rate: int) -> None:
         with wave.open(str(self.out), "wb") as w:

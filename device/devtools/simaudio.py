@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-RATE = 24000
-BYTES_PER_MS = RATE * 2 // 1000  # 48
+from ..realtime.pcm import RATE
+
 CHUNK_MS = 40
 #: The voices gpt-realtime accepts; the real server answers any other with ``invalid_value``.
 OPENAI_VOICES = (

@@ -12,8 +12,8 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from ..realtime.pcm import BYTES_PER_MS
 from .simaudio import (
-    BYTES_PER_MS,
     CHUNK_MS,
     INPUT_AUDIO_TOKENS_PER_S,
     OUTPUT_AUDIO_TOKENS_PER_S,

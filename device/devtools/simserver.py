@@ -23,8 +23,8 @@ import numpy as np
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from ..realtime.pcm import BYTES_PER_MS
 from .simaudio import (
-    BYTES_PER_MS,
     INPUT_AUDIO_TOKENS_PER_S,
     OPENAI_VOICES,
     VAD_ONSET_MS,

@@ -10,13 +10,12 @@ import argparse
 import asyncio
 import contextlib
 
+from ..realtime.pcm import BYTES_PER_MS, RATE
 from .simaudio import (
-    BYTES_PER_MS,
     CHUNK_MS,
     INPUT_AUDIO_TOKENS_PER_S,
     OPENAI_VOICES,
     OUTPUT_AUDIO_TOKENS_PER_S,
-    RATE,
     VAD_ONSET_MS,
     VAD_RMS,
     XAI_VOICES,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .pcm import RATE
+
 TurnDetection = Literal["server_vad", "semantic_vad"] | None
 
 
@@ -43,7 +45,7 @@ class SessionConfig:
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     output_modalities: tuple[Literal["audio", "text"], ...] = ("audio",)
     tools: tuple[ToolSpec, ...] = ()
-    sample_rate: int = 24000
+    sample_rate: int = RATE
 
 
 # ---------------------------------------------------------------- client events

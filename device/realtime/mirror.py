@@ -50,6 +50,7 @@ from .events import (
     TurnDetection,
     UserTextAdded,
 )
+from .pcm import RATE
 
 TURN_DETECTIONS = (None, "server_vad", "semantic_vad")
 
@@ -107,7 +108,7 @@ def config_from_session(session: dict[str, Any]) -> SessionConfig:
         transcription_model=transcription.get("model") if transcription else None,
         output_modalities=tuple(session.get("output_modalities") or ["audio"]),
         tools=tools_from_json(session, where),
-        sample_rate=get_int(fmt, "rate", where + ".audio.input.format", 24000),
+        sample_rate=get_int(fmt, "rate", where + ".audio.input.format", RATE),
     )
 
 

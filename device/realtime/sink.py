@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from .pcm import duration_ms
+
 
 @runtime_checkable
 class AudioSink(Protocol):
@@ -52,7 +54,7 @@ class NullSink:
 
     def play(self, item_id: str, pcm: bytes) -> None:
         self._item = item_id
-        self._ms[item_id] = self._ms.get(item_id, 0) + len(pcm) // 48
+        self._ms[item_id] = self._ms.get(item_id, 0) + duration_ms(len(pcm))
 
     def play_cue(self, pcm: bytes) -> None:
         """Cues are discarded; they touch no item's accounting."""

@@ -17,6 +17,7 @@ from .codec import get_obj, get_str, tool_json, tools_from_json, turn_detection_
 from .events import SessionConfig
 from .mirror import turn_detection_of
 from .openai import OpenAICodec
+from .pcm import RATE
 from .providers import XAI, ProviderInfo
 
 
@@ -56,6 +57,6 @@ class XAICodec(OpenAICodec):
             prefix_padding_ms=td.get("prefix_padding_ms"),
             transcription_model=None,
             tools=tools_from_json(session, where),
-            sample_rate=rate if isinstance(rate, int) else 24000,
+            sample_rate=rate if isinstance(rate, int) else RATE,
         )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from ..realtime.pcm import BYTES_PER_S
 from .budget import Budget, LimitHit
 from .idle import IdleTimer
 from .ledger import UsageLedger
@@ -23,7 +24,7 @@ from .settings import LimitsSection
 from .tokens import TokenUsage
 
 #: Bytes per second of the realtime audio: 24 kHz mono PCM16.
-PCM16_24K_BYTES_PER_S = 24000 * 2
+PCM16_24K_BYTES_PER_S = BYTES_PER_S
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from ..realtime.pcm import RATE
 from .detector import LOOKBACK_SAMPLES, Detection
 
 _SLACK_24K = 480  # 20 ms: detector step granularity and listener call order
@@ -98,7 +99,7 @@ class WakeGate:
     ) -> None:
         self._detector = detector
         self._preroll24 = preroll_ms * 24
-        self._max_hold24 = round(max_hold_s * 24000)
+        self._max_hold24 = round(max_hold_s * RATE)
         self._n16 = 0
         self._n24 = 0
         self._det_offset = 0
