@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -150,9 +150,8 @@ async def test_url_source_never_follows_a_redirect_with_the_device_token(
                 self.wfile.write(b"{}")
                 return
             self.send_response(302)
-            self.send_header(
-                "Location", f"http://127.0.0.1:{self.server.server_address[1]}/elsewhere"
-            )
+            port = cast(tuple[str, int], self.server.server_address)[1]
+            self.send_header("Location", f"http://127.0.0.1:{port}/elsewhere")
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -9,7 +9,6 @@ from device.earcons import (
     FADE_MS,
     LEVEL,
     MAX_MS,
-    RATE,
     SHAPES,
     EarconPolicy,
     duration_ms,
@@ -25,6 +24,7 @@ from device.realtime.notices import (
     StatusChanged,
     WakeListening,
 )
+from device.realtime.pcm import RATE
 from device.realtime.status import TransportStatus
 
 NAMES = ("connect", "disconnect", "mute", "unmute", "error")

@@ -17,12 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from creds import fresh_credential
 
 from device.config import parse_config
 from device.credsource import make_provider
 from device.devtools.simulator import Simulator
 from device.doctor import _check_credential
-from device.realtime.credentials import Credential, parse_credential
+from device.realtime.credentials import parse_credential
 from device.realtime.errors import ConnectError, CredentialSourceError
 from device.realtime.models import OpenAIRealtimeModel
 from device.redact import REDACT, install_on_root, public_url, register_url
@@ -31,18 +32,14 @@ from device.transport import open_connection
 TOKEN = "edge-test-SECRET-55"
 
 
-def token() -> Credential:
-    expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    return parse_credential({"kind": "token", "token": TOKEN, "expiresAt": expires})
-
-
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 async def test_a_handshake_redirect_is_a_connect_error_and_is_not_followed(status: int) -> None:
     async with Simulator(token=TOKEN) as target, Simulator(token=TOKEN) as endpoint:
         secret_path = "/leak/PATH-SECRET?sig=QUERY-SECRET"
         endpoint.redirect_next(f"ws://127.0.0.1:{target.port}{secret_path}", status)
         with pytest.raises(ConnectError) as info:
-            await open_connection(OpenAIRealtimeModel(url=endpoint.url), token())
+            cred = fresh_credential(TOKEN, minutes=5)
+            await open_connection(OpenAIRealtimeModel(url=endpoint.url), cred)
         message = str(info.value)
         assert f"HTTP {status}" in message and f"ws://127.0.0.1:{target.port}" in message
         assert "SECRET" not in message

@@ -14,11 +14,11 @@ import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from creds import token_credential
 from mosquitto import Mosquitto, make_tls
 from mqtt_watch import watch
 from waiting import until
@@ -36,11 +36,6 @@ PREFIX = "voice-device/kiosk1"
 FRAME = bytes(960)
 
 
-def credential() -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(minutes=30)
-    return {"kind": "token", "token": TOKEN, "expiresAt": expires.isoformat()}
-
-
 class Device:
     """A session with what the app gives the bridge: the command table and the state."""
 
@@ -52,7 +47,7 @@ class Device:
 
 async def provide() -> dict[str, Any]:
     """The session's credential source, as ``[credential]`` would configure it."""
-    return credential()
+    return token_credential(TOKEN)
 
 
 @contextlib.asynccontextmanager
@@ -202,7 +197,7 @@ async def test_broker_restart_mid_conversation_keeps_audio_flowing_and_republish
     fast = Backoff(first=0.1, cap=0.5)
     async with bridged(device, config_for(broker), backoff=fast) as bridge:
         await until(lambda: bridge.connected, what="bridge connected")
-        await device.session.connect(credential())
+        await device.session.connect(token_credential(TOKEN))
         sent = 0
 
         async def microphone() -> None:
@@ -288,7 +283,8 @@ async def test_tls_and_password_with_a_wrong_password_carrying_on_locally(
         async with bridged(device, wrong, backoff=fast) as bridge:
             await until(lambda: bridge.attempts >= 4, what="several refused attempts")
             assert not bridge.connected
-            await device.session.connect(credential())  # the device works without the broker
+            # the device works without the broker
+            await device.session.connect(token_credential(TOKEN))
             device.session.mute()
             assert device.session.status == "connected" and device.session.muted
         lines = [r.getMessage() for r in caplog.records if r.name == "device.mqtt"]

@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from creds import fresh_credential
 from websockets.asyncio.client import ClientConnection
 
 from device.data import QUESTION
 from device.devtools.simulator import Simulator
 from device.realtime.codec import Codec
-from device.realtime.credentials import Credential, parse_credential
+from device.realtime.credentials import parse_credential
 from device.realtime.errors import ConfigError, CredentialError
 from device.realtime.events import (
     AudioDelta,
@@ -40,11 +41,6 @@ TOKEN = "prov-test-SECRET-77"
 DIALECTS = ["openai", "xai"]
 
 
-def token() -> Credential:
-    expires = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    return parse_credential({"kind": "token", "token": TOKEN, "expiresAt": expires})
-
-
 def model(dialect: str, url: str) -> RealtimeModel:
     return GrokRealtimeModel(url=url) if dialect == "xai" else OpenAIRealtimeModel(url=url)
 
@@ -54,7 +50,7 @@ async def dialled(dialect: str, **options: Any) -> AsyncIterator[tuple[Simulator
     """A simulator of ``dialect``, a connection to it through the transport, and the codec."""
     async with Simulator(token=TOKEN, dialect=dialect, **options) as sim:
         m = model(dialect, sim.url)
-        ws = await open_connection(m, token(), ping_interval=None)
+        ws = await open_connection(m, fresh_credential(TOKEN, minutes=5), ping_interval=None)
         try:
             yield sim, ws, m.codec()
         finally:

@@ -6,11 +6,10 @@ import asyncio
 import json
 import time
 import wave
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from creds import token_credential
 from openai_conformance import validate_client
 from recorder import Recorder
 from waiting import until
@@ -28,19 +27,15 @@ from device.session import RealtimeSession, ReconnectPolicy, ToolRegistry
 
 AUDIO = DATA_DIR
 TOKEN = "fake-test-SECRET-abcdef0123456789"
+pytestmark = pytest.mark.simulator(token=TOKEN)
 FRAME_BYTES = 960  # 20 ms at 24 kHz mono s16le
 SILENCE = bytes(FRAME_BYTES)
-
-
-def credential(token: str = TOKEN, minutes: float = 30) -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(minutes=minutes)
-    return {"kind": "token", "token": token, "expiresAt": expires.isoformat()}
 
 
 def speech() -> bytes:
     with wave.open(str(AUDIO / "weather_question.wav")) as w:
         assert w.getframerate() == 24000 and w.getnchannels() == 1 and w.getsampwidth() == 2
-        return w.readframes(w.getnframes())
+        return bytes(w.readframes(w.getnframes()))
 
 
 class ClockSink:
@@ -58,6 +53,9 @@ class ClockSink:
             self.started[item_id] = time.monotonic()
         self.items[item_id] = self.items.get(item_id, 0.0) + len(pcm) / 48
         self.current = item_id
+
+    def play_cue(self, pcm: bytes) -> None:
+        """Cues are not the model's audio: nothing to account."""
 
     def played_ms(self, item_id: str) -> int:
         if item_id not in self.started:
@@ -77,12 +75,6 @@ class ClockSink:
         return item, heard
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN) as s:
-        yield s
-
-
 def sent(sim: Simulator, kind: str) -> list[dict[str, Any]]:
     return [e for e in sim.received if e.get("type") == kind]
 
@@ -93,7 +85,7 @@ async def test_connect_reports_connecting_then_connected_and_configures_session(
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     rec = Recorder(session)
     assert session.status == "disconnected"
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     assert session.status == "connected"
     assert rec.statuses() == ["connecting", "connected"]
     (update,) = sent(sim, "session.update")
@@ -109,7 +101,7 @@ async def test_connect_reports_connecting_then_connected_and_configures_session(
 async def test_mute_sends_no_audio_and_unmute_resumes(sim: Simulator) -> None:
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     rec = Recorder(session)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
 
     async def stream(n: int) -> list[bool]:
         results = []
@@ -134,7 +126,7 @@ async def test_mute_sends_no_audio_and_unmute_resumes(sim: Simulator) -> None:
 
 async def test_frames_queued_before_mute_are_discarded_not_sent_later(sim: Simulator) -> None:
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), max_backlog_frames=100)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     for _ in range(30):  # queued synchronously: the writer has not run yet
         session.send_audio(SILENCE)
     session.mute()
@@ -150,7 +142,7 @@ async def test_send_message_sends_item_and_response_create_and_model_answers(
     sink = ClockSink()
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), sink=sink)
     rec = Recorder(session)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     await session.send_message("What's the weather in Lyon?")
     await sim.wait_for("response.create")
     kinds = [e["type"] for e in sim.received if e["type"] != "session.update"]
@@ -183,7 +175,7 @@ async def test_tool_call_round_trip_sends_output_then_response_create(sim: Simul
         return {"city": city, "temp_c": 21}
 
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), tools=tools)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     update = sent(sim, "session.update")[0]
     assert update["session"]["tools"][0]["name"] == "get_weather"
     sim.script_tool_call("get_weather", {"city": "Lyon"})
@@ -214,7 +206,7 @@ async def test_unknown_or_failing_tool_reports_error_to_model(
     tools.add("broken", broken, "always fails")
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), tools=tools)
     rec = Recorder(session)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     sim.script_tool_call(tool_name, {})
     await session.send_message("go")
     await sim.wait_for("response.create", count=2)
@@ -243,7 +235,7 @@ async def talk_over(session: RealtimeSession, sim: Simulator) -> dict[str, Any]:
 async def test_barge_in_interrupts_and_truncates_to_what_was_heard(sim: Simulator) -> None:
     sink = ClockSink()
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), sink=sink)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     await session.send_message("Tell me a long story")
     await until(lambda: sink.is_playing())
     await asyncio.sleep(0.5)  # the model has been speaking for a while
@@ -267,7 +259,7 @@ class FixedPositionSink(ClockSink):
 async def test_truncate_uses_what_the_sink_reports_as_played(sim: Simulator) -> None:
     sink = FixedPositionSink()
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), sink=sink)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     await session.send_message("Tell me a long story")
     await until(lambda: sink.is_playing())
     await asyncio.sleep(0.6)  # well past 250 ms of wall-clock playing
@@ -287,7 +279,7 @@ async def test_the_model_speaks_until_the_speaker_is_silent_not_until_the_server
             if isinstance(n, SpeakingChanged)
             else None
         )
-        await session.connect(credential())
+        await session.connect(token_credential(TOKEN))
         await session.send_message("Say something short")
         await until(lambda: len(changes) >= 2, timeout=10)
         (on, t_on, _), (off, t_off, playing_at_off) = changes[:2]
@@ -300,7 +292,7 @@ async def test_the_model_speaks_until_the_speaker_is_silent_not_until_the_server
 async def test_server_close_gives_closed(sim: Simulator) -> None:
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     rec = Recorder(session)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     await sim.drop(code=1011)
     await until(lambda: session.status == "closed")
     assert rec.statuses() == ["connecting", "connected", "closed"]
@@ -312,7 +304,7 @@ async def test_handshake_401_is_a_clear_auth_error_and_closed(sim: Simulator) ->
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     rec = Recorder(session)
     with pytest.raises(AuthError, match="401") as info:
-        await session.connect(credential(token="fake-wrong-SECRET-999"))
+        await session.connect(token_credential("fake-wrong-SECRET-999"))
     assert session.status == "closed"
     assert rec.errors()[-1].code == "auth"
     assert "fake-wrong-SECRET-999" not in str(info.value)
@@ -322,7 +314,7 @@ async def test_handshake_401_is_a_clear_auth_error_and_closed(sim: Simulator) ->
 async def test_expired_credential_is_refused_before_dialing(sim: Simulator) -> None:
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     with pytest.raises(CredentialError, match="expired"):
-        await session.connect(credential(minutes=-1))
+        await session.connect(token_credential(TOKEN, minutes=-1))
     assert session.status == "closed"
     assert sim.connections == 0
 
@@ -334,7 +326,7 @@ async def test_auto_reconnect_after_drop_keeps_mute_and_reconfigures(sim: Simula
         reconnect_policy=ReconnectPolicy(first=0.05),
     )
     rec = Recorder(session)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     session.mute()
     await sim.drop(code=1006)
     await until(lambda: rec.statuses()[-1:] == ["connected"] and len(rec.statuses()) >= 4)

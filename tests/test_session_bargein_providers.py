@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import wave
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
+from creds import token_credential
 from recorder import Recorder
 from waiting import until
 
@@ -30,6 +29,9 @@ class HeldSink:
     def play(self, item_id: str, pcm: bytes) -> None:
         self.current = item_id
 
+    def play_cue(self, pcm: bytes) -> None:
+        """Cues are not the model's audio: nothing to hold."""
+
     def is_playing(self) -> bool:
         return self.current is not None
 
@@ -39,11 +41,6 @@ class HeldSink:
     def interrupt(self) -> tuple[str, int] | None:
         item, self.current = self.current, None
         return None if item is None else (item, 200)
-
-
-def credential() -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(minutes=30)
-    return {"kind": "token", "token": TOKEN, "expiresAt": expires.isoformat()}
 
 
 @pytest.mark.parametrize("dialect", ["openai", "xai"])
@@ -57,7 +54,7 @@ async def test_barge_in_cancels_the_response_only_where_the_provider_does_not(
         sink = HeldSink()
         session = RealtimeSession(model, sink=sink)
         watch = Recorder(session)
-        await session.connect(credential())
+        await session.connect(token_credential(TOKEN))
         await session.send_message("Tell me a long story")
         await until(lambda: session.response_active and sink.is_playing())
         with wave.open(str(QUESTION)) as w:

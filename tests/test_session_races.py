@@ -5,11 +5,10 @@ status must end true and no second connection may be left streaming."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from creds import fresh_credential
 from waiting import until
 
 from device.devtools.simulator import Simulator
@@ -19,22 +18,13 @@ from device.session import RealtimeSession, ReconnectPolicy
 from device.transport import open_connection
 
 TOKEN = "fake-race-SECRET-1"
+pytestmark = pytest.mark.simulator(token=TOKEN)
 FRAME = bytes(960)
-
-
-def fresh() -> Credential:
-    return Credential("token", TOKEN, datetime.now(UTC) + timedelta(minutes=30))
 
 
 def session_tasks() -> int:
     names = ("session-reader", "session-writer")
     return sum(1 for t in asyncio.all_tasks() if t.get_name() in names and not t.done())
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN) as s:
-        yield s
 
 
 async def test_disconnect_during_a_slow_handshake_wins(sim: Simulator) -> None:
@@ -45,7 +35,7 @@ async def test_disconnect_during_a_slow_handshake_wins(sim: Simulator) -> None:
         return await open_connection(model, credential)
 
     async def provider() -> Credential:
-        return fresh()
+        return fresh_credential(TOKEN)
 
     session = RealtimeSession(
         OpenAIRealtimeModel(url=sim.url),
@@ -75,7 +65,7 @@ async def test_disconnect_during_a_slow_handshake_wins(sim: Simulator) -> None:
 async def test_connect_while_reconnecting_leaves_one_connection(sim: Simulator) -> None:
     session = RealtimeSession(
         OpenAIRealtimeModel(url=sim.url),
-        credential_provider=lambda: _value(fresh()),
+        credential_provider=lambda: _value(fresh_credential(TOKEN)),
         auto_reconnect=True,
         reconnect_policy=ReconnectPolicy(first=0.05),
         connect_timeout=30,

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from creds import token_credential
 from recorder import Recorder
 from waiting import until
 
@@ -17,11 +16,6 @@ from device.session import RealtimeSession, ToolRegistry
 
 TOKEN = "tools-test-SECRET-9"
 FRAME = bytes(960)
-
-
-def credential() -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(minutes=30)
-    return {"kind": "token", "token": TOKEN, "expiresAt": expires.isoformat()}
 
 
 async def test_a_slow_tool_blocks_neither_audio_nor_mute_and_its_reply_follows() -> None:
@@ -37,7 +31,7 @@ async def test_a_slow_tool_blocks_neither_audio_nor_mute_and_its_reply_follows()
     async with Simulator(token=TOKEN) as sim:
         session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), tools=tools)
         watch = Recorder(session)
-        await session.connect(credential())
+        await session.connect(token_credential(TOKEN))
         sim.script_tool_call("lookup", {})
         await session.send_message("look it up")
         await until(lambda: started.is_set() and not session.response_active)

@@ -27,7 +27,7 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 def speech(name: str = "hello_world.wav") -> bytes:
     with wave.open(str(AUDIO / name)) as w:
-        return w.readframes(w.getnframes())
+        return bytes(w.readframes(w.getnframes()))
 
 
 async def recv_until(ws: Any, kind: str, timeout: float = 10.0) -> list[dict[str, Any]]:

@@ -9,9 +9,10 @@ import logging
 from typing import Any
 
 import pytest
+from creds import fresh_credential
 from openai_conformance import validate_server
 from recorder import Recorder
-from test_providers import DIALECTS, TOKEN, dialled, model, next_of, token
+from test_providers import DIALECTS, TOKEN, dialled, model, next_of
 from waiting import until
 
 from device.devtools.simulator import INPUT_AUDIO_TOKENS_PER_S, OUTPUT_AUDIO_TOKENS_PER_S, Simulator
@@ -172,7 +173,7 @@ async def test_a_failed_responses_reason_reaches_the_user_end_to_end(dialect: st
     async with Simulator(token=TOKEN, dialect=dialect, pace=0) as sim:
         session = RealtimeSession(model(dialect, sim.url))
         watch = Recorder(session)
-        await session.connect(token())
+        await session.connect(fresh_credential(TOKEN, minutes=5))
         sim.fail_next_response("The model is overloaded, try again.", "model_overloaded")
         await session.send_message("Hello?")
         await until(lambda: bool(watch.errors()), what="the failure told")
@@ -201,7 +202,7 @@ async def test_a_peer_confirming_no_turn_detection_fails_setup_clearly(dialect: 
         session = RealtimeSession(model(dialect, sim.url), config=SessionConfig())
         watch = Recorder(session)
         with pytest.raises(SessionRejected, match="turn detection 'none' instead of 'server_vad'"):
-            await session.connect(token())
+            await session.connect(fresh_credential(TOKEN, minutes=5))
         (updated,) = [e for e in sim.sent if e["type"] == "session.updated"]
         echoed = model(dialect, sim.url).codec().decode(json.dumps(updated))
         assert isinstance(echoed, SessionUpdated) and echoed.turn_detection == "none"
@@ -222,7 +223,7 @@ async def test_a_session_confirmed_as_asked_connects_without_a_warning(dialect: 
     async with Simulator(token=TOKEN, dialect=dialect, pace=0) as sim:
         session = RealtimeSession(model(dialect, sim.url), config=SessionConfig())
         watch = Recorder(session)
-        await session.connect(token())
+        await session.connect(fresh_credential(TOKEN, minutes=5))
         assert session.status == "connected"
         assert watch.errors() == []
         await session.disconnect()

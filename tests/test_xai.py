@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import wave
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
+from creds import token_credential
 from waiting import until
 
 from device.data import QUESTION
@@ -21,17 +19,7 @@ from device.realtime.notices import Notice, StatusChanged, TranscriptNotice
 from device.session import RealtimeSession
 
 TOKEN = "xai-test-SECRET-42"
-
-
-def credential() -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(minutes=30)
-    return {"kind": "token", "token": TOKEN, "expiresAt": expires.isoformat()}
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, dialect="xai", reply_seconds=1.0, pace=2.0) as s:
-        yield s
+pytestmark = pytest.mark.simulator(token=TOKEN, dialect="xai", reply_seconds=1.0, pace=2.0)
 
 
 async def test_grok_session_is_configured_flat_and_answers_a_message(
@@ -41,7 +29,7 @@ async def test_grok_session_is_configured_flat_and_answers_a_message(
     notices: list[Notice] = []
     session = RealtimeSession(GrokRealtimeModel(url=sim.url), config=SessionConfig(voice="eve"))
     session.subscribe(notices.append)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     assert [n.status.value for n in notices if isinstance(n, StatusChanged)] == [
         "connecting",
         "connected",
@@ -68,7 +56,7 @@ async def test_grok_spoken_turn_uses_its_top_level_turn_detection(sim: Simulator
     notices: list[Notice] = []
     session = RealtimeSession(GrokRealtimeModel(url=sim.url))
     session.subscribe(notices.append)
-    await session.connect(credential())
+    await session.connect(token_credential(TOKEN))
     with wave.open(str(QUESTION)) as w:
         pcm = w.readframes(w.getnframes()) + bytes(48000)  # the question, then silence
     for i in range(0, len(pcm), 960):

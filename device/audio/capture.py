@@ -38,7 +38,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,7 +240,7 @@ class AlsaCapture:
 
     async def frames(
         self, rate: int = MODEL_RATE, max_frames: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield 20 ms frames at ``rate`` until :meth:`aclose`; starts capturing on first use.
 
         A bounded queue listener: a consumer that falls behind by more than ``max_frames``

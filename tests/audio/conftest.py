@@ -53,7 +53,7 @@ def from_device(raw: bytes, rate: int, channels: int) -> np.ndarray[Any, Any]:
     """Raw interleaved S16 device audio → 24 kHz mono float."""
     x = np.frombuffer(raw, dtype="<i2")
     x = x[: len(x) - len(x) % channels].reshape(-1, channels).mean(axis=1) / 32768
-    return soxr.resample(x.astype(np.float32), rate, 24000, quality="HQ")
+    return np.asarray(soxr.resample(x.astype(np.float32), rate, 24000, quality="HQ"))
 
 
 def best_correlation(reference: np.ndarray[Any, Any], got: np.ndarray[Any, Any]) -> float:

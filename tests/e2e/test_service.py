@@ -27,13 +27,9 @@ from device.data import DIR as DATA_DIR
 from device.devtools.pulse import PrivatePulse
 from device.devtools.simulator import Simulator
 
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=2.0)
+
 AUDIO = DATA_DIR
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, reply_seconds=2.0) as s:
-        yield s
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import itertools
 import json
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,17 +27,13 @@ from device import __version__
 from device.devtools.pulse import PrivatePulse
 from device.devtools.simulator import Simulator
 
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=1.0)
+
 PREFIX = "voice-device/kiosk1"
 STATE, AVAILABILITY = f"{PREFIX}/state", f"{PREFIX}/availability"
 PASSWORD = "fake-kiosk-mqtt-PASSWORD-77"
 #: A hole a listener would notice; frames come every 20 ms (the busy CI machine has slack).
 MAX_GAP_S = 0.5
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, reply_seconds=1.0) as s:
-        yield s
 
 
 @pytest.fixture

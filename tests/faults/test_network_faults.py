@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import websockets.asyncio.server
+from creds import fresh_credential
 from recorder import Recorder
 from waiting import until
 
@@ -28,17 +28,8 @@ from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession, ReconnectPolicy
 
 TOKEN = "fake-fault-SECRET-7777777777777777"
+pytestmark = pytest.mark.simulator(token=TOKEN)
 FRAME = bytes(960)
-
-
-def fresh(token: str = TOKEN, minutes: float = 30) -> Credential:
-    return Credential("token", token, datetime.now(UTC) + timedelta(minutes=minutes))
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN) as s:
-        yield s
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +46,7 @@ def make_session(
     sim: Simulator, provider: Callable[[], Awaitable[Credential]] | None = None
 ) -> RealtimeSession:
     async def default_provider() -> Credential:
-        return fresh()
+        return fresh_credential(TOKEN)
 
     return RealtimeSession(
         OpenAIRealtimeModel(url=sim.url),
@@ -109,7 +100,7 @@ async def test_handshake_auth_failure_refetches_once_then_closed_without_storm(
     async def provider() -> Credential:
         nonlocal fetched
         fetched += 1
-        return fresh()
+        return fresh_credential(TOKEN)
 
     session = make_session(sim, provider)
     watch = Recorder(session)
@@ -129,7 +120,8 @@ async def test_expired_credential_from_source_is_refreshed_before_connect(sim: S
     issued: list[Credential] = []
 
     async def provider() -> Credential:
-        cred = fresh(minutes=0.25 if not issued else 30)  # first one expires within 30 s
+        # the first one expires within 30 s
+        cred = fresh_credential(TOKEN, minutes=0.25 if not issued else 30)
         issued.append(cred)
         return cred
 
@@ -146,7 +138,7 @@ async def test_expired_explicit_credential_is_refused_clearly(sim: Simulator) ->
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     watch = Recorder(session)
     with pytest.raises(CredentialError, match="expired"):
-        await session.connect(fresh(minutes=-5))
+        await session.connect(fresh_credential(TOKEN, minutes=-5))
     assert session.status == "closed" and watch.errors()[-1].code == "credential"
     assert sim.connections == 0
 
@@ -157,7 +149,8 @@ async def test_an_already_expired_credential_from_the_source_is_retried_not_fata
     issued: list[Credential] = []
 
     async def lagging() -> Credential:
-        cred = fresh(minutes=-1 if len(issued) < 2 else 30)  # the backend hands out stale ones
+        # the backend hands out stale ones
+        cred = fresh_credential(TOKEN, minutes=-1 if len(issued) < 2 else 30)
         issued.append(cred)
         return cred
 
@@ -183,7 +176,7 @@ async def test_credential_source_down_keeps_retrying_then_heals(sim: Simulator) 
             raise CredentialSourceError(
                 "credential.url: https://backend/cred unreachable (refused)"
             )
-        return fresh()
+        return fresh_credential(TOKEN)
 
     session = make_session(sim, flaky)
     watch = Recorder(session)
@@ -264,7 +257,7 @@ async def test_frame_over_max_size_reconnects_cleanly(sim: Simulator) -> None:
 async def test_ping_timeout_when_server_stops_answering(sim: Simulator) -> None:
     session = RealtimeSession(
         OpenAIRealtimeModel(url=sim.url),
-        credential_provider=lambda: _async(fresh()),
+        credential_provider=lambda: _async(fresh_credential(TOKEN)),
         auto_reconnect=True,
         reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
         connector=_fast_ping_connector,
@@ -310,7 +303,7 @@ async def test_credential_source_down_at_first_connect_retries_instead_of_giving
             raise OSError("connection refused")  # a provider that is not ours, raising raw
         if calls == 2:
             raise CredentialSourceError("credential.url: https://backend/cred returned garbage")
-        return fresh()
+        return fresh_credential(TOKEN)
 
     session = make_session(sim, down_then_up)
     watch = Recorder(session)
@@ -350,7 +343,8 @@ async def test_websockets_debug_log_never_shows_the_key_or_a_signed_url(
     signed = f"{sim.url}&sig=SECRET-signature-1234"
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
     sim.token = None  # the signed URL itself is the credential
-    await session.connect({"kind": "url", "url": signed, "expiresAt": fresh().expires_at})
+    expires = fresh_credential(TOKEN).expires_at
+    await session.connect({"kind": "url", "url": signed, "expiresAt": expires})
     await session.disconnect()
     handshake = [r.getMessage() for r in caplog.records if r.name.startswith("websockets")]
     assert any("Authorization" in line for line in handshake), "websockets logged no headers"
@@ -393,7 +387,7 @@ async def test_a_refused_session_configuration_closes_instead_of_retrying(
     session = RealtimeSession(
         OpenAIRealtimeModel(url=sim.url),
         config=SessionConfig(voice="hal9000"),
-        credential_provider=lambda: _async(fresh()),
+        credential_provider=lambda: _async(fresh_credential(TOKEN)),
         auto_reconnect=True,
         reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
     )
@@ -434,7 +428,7 @@ async def test_a_server_error_during_setup_is_retried_not_fatal() -> None:
         port = server.sockets[0].getsockname()[1]
         session = RealtimeSession(
             OpenAIRealtimeModel(url=f"ws://127.0.0.1:{port}/v1/realtime"),
-            credential_provider=lambda: _async(fresh()),
+            credential_provider=lambda: _async(fresh_credential(TOKEN)),
             auto_reconnect=True,
             reconnect_policy=ReconnectPolicy(first=0.05, cap=0.5),
         )

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,11 +22,7 @@ from waiting import until
 from device.devtools.pulse import PrivatePulse
 from device.devtools.simulator import Simulator
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, reply_seconds=2.0) as s:
-        yield s
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=2.0)
 
 
 async def test_missing_microphone_is_named_and_the_service_keeps_working(

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
-from datetime import UTC, datetime, timedelta
+import time
 from typing import Any
 
+from creds import token_credential
 from gpiozero.pins.mock import MockFactory
 from waiting import until
 from websockets.asyncio.client import ClientConnection
@@ -34,13 +35,8 @@ FRAME = bytes(960)  # 20 ms of silence, 24 kHz mono s16le
 LED_KEYS = ("status", "status_rgb", "active_high", "fault")
 
 
-def credential() -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(minutes=30)
-    return {"kind": "token", "token": TOKEN, "expiresAt": expires.isoformat()}
-
-
 async def provider() -> dict[str, Any]:
-    return credential()
+    return token_credential(TOKEN)
 
 
 class Gate:
@@ -129,7 +125,6 @@ class Rig:
         ``[buttons]`` (with the talk button fitted); ``clock`` stamps and times edges, the
         fault LED follows ``faults``."""
         leds = {k: overrides.pop(k) for k in LED_KEYS if k in overrides}
-        timing = {} if clock is None else {"clock": clock}
         return self.add(
             Board(
                 session,
@@ -139,7 +134,7 @@ class Rig:
                 asyncio.get_running_loop(),
                 pin_factory=self.factory,
                 faults=faults,
-                **timing,
+                clock=clock or time.perf_counter_ns,
             )
         )
 

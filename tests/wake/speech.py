@@ -31,7 +31,7 @@ def read_wav(path: Path, rate: int) -> np.ndarray:
         audio = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
         audio = audio.reshape(-1, w.getnchannels()).mean(axis=1).astype(np.int16)
     if src == rate:
-        return audio
+        return np.asarray(audio)
     return np.asarray(soxr.resample(audio, src, rate), dtype=np.int16)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 import pytest
 
@@ -16,6 +19,7 @@ from device.wake.gate import (
     WakeGate,
 )
 
+A = TypeVar("A", bound=Action)
 RAMP = 30000  # 24 kHz test frames carry their own sample index (mod RAMP)
 LAG = 2400  # the scripted detector fires 150 ms after the end of the wake word
 
@@ -62,7 +66,10 @@ class Mic:
     def frame(self, *, skip_24k: bool = False) -> list[Action]:
         f16 = bytes(self.ms * 16 * 2)
         f24 = ramp(self.n24, self.ms * 24)
-        calls = [lambda: self.gate.on_frame_16k(f16), lambda: self.gate.on_frame_24k(f24)]
+        calls: list[Callable[[], list[Action]]] = [
+            lambda: self.gate.on_frame_16k(f16),
+            lambda: self.gate.on_frame_24k(f24),
+        ]
         if skip_24k:
             calls.pop()
         if self.order == "24k-first":
@@ -89,7 +96,7 @@ class Mic:
         return actions
 
 
-def of(kind: type, actions: list[Action]) -> list[Action]:
+def of(kind: type[A], actions: list[Action]) -> list[A]:
     return [a for a in actions if isinstance(a, kind)]
 
 
