@@ -31,7 +31,7 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .config import DEFAULT_PATH, load_config
@@ -171,46 +171,64 @@ def _config_check(path: Path) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .app import run_service
+
+    return run_service(args.config)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .devtools.demo import run_demo
+
+    return run_demo(out=args.out, capture=args.capture, playback=args.playback, speech=args.speech)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .devtools import simulator
+
+    argv = ["--host", args.host, "--port", str(args.port), "--pace", str(args.pace)]
+    argv += ["--reply", args.reply]
+    return int(simulator.main(argv) or 0)
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from .audio.devices import format_devices
+
+    print(format_devices())
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    return run_doctor(args.config)
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from .mqtt.fleet import run_fleet
+
+    return run_fleet(args)
+
+
+#: Subcommands run here; any other is a control-socket command (:func:`_control`).
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _run,
+    "demo": _demo,
+    "simulate": _simulate,
+    "devices": _devices,
+    "config": lambda args: _config_check(args.path),
+    "doctor": _doctor,
+    "fleet": _fleet,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     try:
-        match args.command:
-            case "run":
-                from .app import run_service
-
-                return run_service(args.config)
-            case "demo":
-                from .devtools.demo import run_demo
-
-                return run_demo(
-                    out=args.out, capture=args.capture, playback=args.playback, speech=args.speech
-                )
-            case "simulate":
-                from .devtools import simulator
-
-                argv2 = ["--host", args.host, "--port", str(args.port), "--pace", str(args.pace)]
-                argv2 += ["--reply", args.reply]
-                return int(simulator.main(argv2) or 0)
-            case "devices":
-                from .audio.devices import format_devices
-
-                print(format_devices())
-                return 0
-            case "config":
-                return _config_check(args.path)
-            case "doctor":
-                from .doctor import run_doctor
-
-                return run_doctor(args.config)
-            case "fleet":
-                from .mqtt.fleet import run_fleet
-
-                return run_fleet(args)
-            case _:
-                return _control(args)
+        return COMMANDS.get(args.command, _control)(args)
     except ConfigError as exc:
         print(f"voice-device: {exc}", file=sys.stderr)
         return 2

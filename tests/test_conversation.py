@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 
-from device.realtime import conversation as conversation_module
 from device.realtime.conversation import MAX_IDS, Conversation
 from device.realtime.effects import (
     Configured,
@@ -78,32 +75,6 @@ def kinds(outputs: list[Output]) -> list[type]:
 
 
 # ------------------------------------------------------------------ purity
-
-
-def test_the_conversation_core_imports_no_io_library() -> None:
-    forbidden = {"asyncio", "websockets", "alsaaudio", "gpiozero"}
-    package = Path(conversation_module.__file__).parent
-    seen: set[str] = set()
-    todo = ["conversation"]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        tree = ast.parse((package / f"{name}.py").read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                roots = [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:  # a sibling in device/realtime: walk it too
-                    todo.append((node.module or "").split(".")[0])
-                    continue
-                roots = [(node.module or "").split(".")[0]]
-            else:
-                continue
-            bad = forbidden.intersection(roots)
-            assert not bad, f"device/realtime/{name}.py imports {sorted(bad)}"
-    assert {"conversation", "effects", "events", "notices"} <= seen
 
 
 # ------------------------------------------------------------------ setup

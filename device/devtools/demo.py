@@ -17,42 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import itertools
 import logging
 import os
 import tempfile
 import time
 import wave
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import (
-    AudioSection,
-    BehaviourSection,
-    Config,
-    ControlSection,
-    CredentialSection,
-    ModelSection,
-)
-from ..control import request
 from ..data import QUESTION
-from ..realtime.notices import (
-    ErrorNotice,
-    MuteChanged,
-    Notice,
-    SpeakingChanged,
-    StatusChanged,
-    TranscriptNotice,
-)
 from ..realtime.pcm import RATE as MODEL_RATE
+from .demoscript import PULSE_RATE as RATE
+from .demoscript import Script, demo_config
+from .pulse import PrivatePulse
 from .simulator import Simulator
 
-KEY_ENV = "VOICE_DEVICE_DEMO_KEY"
-RATE = 48000
+if TYPE_CHECKING:
+    from ..app import Appliance
 
 
 class Timeline:
@@ -123,15 +107,6 @@ class LedWatch:
         )
 
 
-async def _until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 def _speech_raw(speech: Path, directory: Path) -> Path:
     """The WAV as 48 kHz mono raw for ``pacat``, followed by a second of silence."""
     import soxr
@@ -196,171 +171,42 @@ class Demo:
         seconds = len(pcm) / 2 / rate
         self.say("speaker", f"wrote {self.out} ({seconds:.1f} s at {rate} Hz)")
 
-    async def _script(self, sim: Simulator, factory: Any, pulse: Any, directory: Path) -> int:
+    async def _script(
+        self, sim: Simulator, factory: Any, pulse: PrivatePulse | None, directory: Path
+    ) -> int:
         from ..app import Appliance
 
         socket = directory / "control.sock"
-        os.environ[KEY_ENV] = "demo-key"  # the simulator accepts any key
-        base = Config()
-        config = dataclasses.replace(
-            base,
-            model=ModelSection(url=sim.url),
-            credential=CredentialSection(source="env", env=KEY_ENV),
-            audio=AudioSection(
-                capture=self.capture or "pulse_capture",
-                playback=self.playback or "pulse_playback",
-                rate=48000,
-            ),
-            control=ControlSection(socket=str(socket)),
-            behaviour=BehaviourSection(earcons=True),
-        )
+        config = demo_config(sim, socket, self.capture, self.playback)
         appliance = Appliance(config, pin_factory=factory)
-        session = appliance.session
         stop = asyncio.Event()
         runner = asyncio.create_task(appliance.run(stop))
-        say = self.say
-        leds = LedWatch(
-            factory,
-            {
-                "status": config.leds.status,
-                "mute": config.leds.mute,
-                "activity": config.leds.activity,
-            },
-        )
-
-        def on_notice(notice: Notice) -> None:
-            match notice:
-                case StatusChanged(status):
-                    say("status", status.value)
-                case MuteChanged(muted):
-                    say("mute", "muted" if muted else "mic live")
-                case TranscriptNotice(role, text):
-                    say(role, repr(text))
-                case SpeakingChanged(speaking):
-                    say("speaker", "model speaking" if speaking else "model quiet")
-                case ErrorNotice(code, message):
-                    say("error", f"{code}: {message}")
-                case _:
-                    pass
-
-        session.subscribe(on_notice)
-
-        def on_wire(event: dict[str, Any]) -> None:
-            if event.get("type") == "conversation.item.truncate":
-                sent_ms = sim.audio_sent_ms.get(str(event.get("item_id")), 0)
-                say(
-                    "barge-in",
-                    f"speaker cut; truncate tells the model {event.get('audio_end_ms')} ms of "
-                    f"its {sent_ms} ms sent so far were heard",
-                )
-
-        sim.on_receive = on_wire
+        pins = {"status": config.leds.status, "mute": config.leds.mute}
+        leds = LedWatch(factory, {**pins, "activity": config.leds.activity})
         watcher = asyncio.create_task(leds.run())
         if self.playback is not None:
-            original = appliance.playback.play
-
-            def tee(item_id: str, pcm: bytes) -> None:
-                self.model_audio.extend(pcm)  # cues go through play_cue, not here
-                original(item_id, pcm)
-
-            appliance.playback.play = tee  # type: ignore[method-assign]
-
-        async def look(settle: float = 1.2) -> None:
-            await asyncio.sleep(settle)
-            say("leds", leds.look())
-
-        async def press(name: str, pin: int | None) -> None:
-            assert pin is not None
-            say("button", f"press {name} (GPIO{pin})")
-            factory.pin(pin).drive_low()
-            await asyncio.sleep(0.08)
-            factory.pin(pin).drive_high()
-
-        async def speak(what: str) -> None:
-            if pulse is None:
-                say("you", f"please {what} now (10 s)")
-                await _until(
-                    lambda: any(
-                        e["type"] == "input_audio_buffer.speech_started" for e in sim.sent[mark:]
-                    ),
-                    10,
-                )
-                return
-            say("mic", f"{what}: {self.speech.name} played into the virtual microphone")
-            proc = await asyncio.create_subprocess_exec(
-                "pacat",
-                "--playback",
-                "--device=cap",
-                "--raw",
-                "--format=s16le",
-                f"--rate={RATE}",
-                "--channels=1",
-                str(raw),
-                env=pulse.pa_env(),
-            )
-            await asyncio.wait_for(proc.wait(), 30)
-
-        def replies_done() -> int:
-            return sum(1 for e in sim.sent if e["type"] == "response.done")
-
-        raw = _speech_raw(self.speech, directory) if pulse is not None else directory
+            self._record_model_audio(appliance)
+        speech = _speech_raw(self.speech, directory) if pulse is not None else directory
+        script = Script(
+            appliance, sim, factory, leds, self.say, socket, pulse, speech, self.speech.name
+        )
         try:
-            await asyncio.wait_for(appliance.ready.wait(), 20)
-            say("service", "ready (audio, GPIO and control socket up)")
-            await look(0.3)
-
-            mark = len(sim.sent)
-            await press("connect", config.buttons.connect)
-            await _until(lambda: session.status == "connected", 10)
-            await look()
-
-            done = replies_done()
-            mark = len(sim.sent)
-            await speak("ask a question")
-            await _until(lambda: replies_done() > done, 20)
-            await _until(lambda: not appliance.playback.is_playing(), 15)
-            await look(0.2)
-
-            await press("mute", config.buttons.mute)
-            appends = len([e for e in sim.received if e["type"] == "input_audio_buffer.append"])
-            mark = len(sim.sent)
-            await speak("speak while muted")
-            await asyncio.sleep(1.0)
-            after = len([e for e in sim.received if e["type"] == "input_audio_buffer.append"])
-            say("check", f"audio frames sent while muted: {after - appends}")
-            await look(0.1)
-            await press("mute", config.buttons.mute)
-            await look(0.3)
-
-            say("kiosk", "control socket: send_message 'Tell me about this exhibit, please.'")
-            reply = await asyncio.to_thread(
-                request,
-                socket,
-                {"cmd": "send_message", "text": "Tell me about this exhibit, please."},
-                5.0,
-            )
-            say("kiosk", f"reply {reply}")
-            await _until(appliance.playback.is_playing, 10)
-            await asyncio.sleep(1.5)
-            mark = len(sim.sent)
-            done = replies_done()
-            await speak("talk over the reply")
-            await _until(lambda: replies_done() > done + 1, 20)
-            await _until(lambda: not appliance.playback.is_playing(), 15)
-
-            await press("connect", config.buttons.connect)
-            await _until(lambda: session.status == "disconnected", 10)
-            await look()
-            failures = [e for e in sim.errors_sent if e.get("code") != "response_cancel_not_active"]
-            if failures:
-                say("error", f"the simulator refused {len(failures)} event(s): {failures}")
-                return 1
-            return 0
+            return await script.run()
         finally:
             stop.set()
             await asyncio.wait_for(runner, 10)
             watcher.cancel()
-            say("service", "stopped: websocket closed, LEDs off, GPIO released")
+            self.say("service", "stopped: websocket closed, LEDs off, GPIO released")
+
+    def _record_model_audio(self, appliance: Appliance) -> None:
+        """With a real speaker, ``reply.wav`` is the model's audio as the service plays it."""
+        original = appliance.playback.play
+
+        def tee(item_id: str, pcm: bytes) -> None:
+            self.model_audio.extend(pcm)  # cues go through play_cue, not here
+            original(item_id, pcm)
+
+        appliance.playback.play = tee  # type: ignore[method-assign]
 
 
 def run_demo(
