@@ -4,7 +4,6 @@ problem, each naming its key."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -107,37 +106,10 @@ def _mode_errors(config: Config) -> list[str]:
 
 
 def _pin_errors(config: Config) -> list[str]:
-    """Pin rules belong to the GPIO part (one place); this fallback is used without it."""
-    try:
-        from .gpio.config import validate_pins  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _legacy_pin_errors(config)
+    """Pin rules belong to the GPIO part: one place, :func:`device.gpio.config.validate_pins`."""
+    from .gpio.config import validate_pins  # device.gpio imports device.config: not at the top
+
     return list(validate_pins(config.buttons, config.leds))
-
-
-def _legacy_pin_errors(config: Config) -> list[str]:
-    if config.leds.status_rgb is not None and len(config.leds.status_rgb) != 3:
-        return ["leds.status_rgb: expected three pins [red, green, blue]"]
-    errors: list[str] = []
-    pins: dict[int, str] = {}
-    for section, obj in (("buttons", config.buttons), ("leds", config.leds)):
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            numbers = value if isinstance(value, list) else [value]
-            if f.name == "bounce_ms" or isinstance(value, bool):
-                continue
-            if not all(isinstance(n, int) for n in numbers):
-                continue
-            if f.name == "talk" and config.buttons.mode != "push_to_talk":
-                continue
-            for n in numbers:
-                if not 0 <= n <= 27:
-                    errors.append(f"{section}.{f.name}: BCM pin must be 0..27, got {n}")
-                elif n in pins:
-                    errors.append(f"{section}.{f.name}: pin {n} is already used by {pins[n]}")
-                else:
-                    pins[n] = f"{section}.{f.name}"
-    return errors
 
 
 def validate(config: Config) -> list[str]:

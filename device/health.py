@@ -11,8 +11,8 @@ subscribers (and later MQTT) see one stream.
 status or mute changes or a fault comes or goes. The watchdog pings only while every check
 passed to :meth:`watchdog_loop` holds (capture and playback threads alive).
 
-Seam: the GPIO part (today ``Controls.on_notice``) is subscribed to :class:`Health` by the
-app for the fault LED; the session's own ``faults``/``set_fault`` are no longer used.
+The GPIO board follows it for the fault LED (``Board(..., faults=health)``); the session has
+no fault registry.
 """
 
 from __future__ import annotations
