@@ -108,7 +108,8 @@ def test_gpio_pin_taken_twice_is_a_config_error_naming_the_pin(tmp_path: Path) -
         [str(CLI), "run", "--config", str(config)], capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2
-    assert "pin 22" in proc.stderr and "leds.status" in proc.stderr
+    assert "GPIO22 is assigned to both the connect button and the status LED" in proc.stderr
+    assert "buttons.connect = 22" in proc.stderr and "leds.status = 22" in proc.stderr
 
 
 class SilentResolver:
