@@ -8,6 +8,7 @@ Service and tools::
     voice-device devices                    ALSA capture/playback PCMs and cards
     voice-device config check [PATH]        validate a config file
     voice-device doctor [--config PATH]     check config, audio, GPIO and credential
+    voice-device wake-test FILE.wav         run the wake word detector over a recording
 
 Kiosk control (through the control socket, ``--socket PATH``)::
 
@@ -97,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     from .mqtt.fleet import add_fleet_parser
 
     add_fleet_parser(sub)
+    from .wake import cli as wake_cli
+
+    wake_cli.add_parser(sub)
     return p
 
 
@@ -209,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from .mqtt.fleet import run_fleet
 
                 return run_fleet(args)
+            case "wake-test":
+                from .wake import cli as wake_cli
+
+                return wake_cli.run(args)
             case _:
                 return _control(args)
     except ConfigError as exc:
