@@ -11,6 +11,7 @@ object; the control socket gets the table). :meth:`Appliance.run` enters them in
     control        the control socket (file removed on exit)
     mqtt           the MQTT bridge when [mqtt] host is set (``offline`` published on exit)
     capture        the mic reader; each frame goes to session.send_audio
+    (wake)         with [wake] model set: the wake word part, the only mic path then
     session        closed with 1000 on exit
     gpio           buttons and LEDs; LEDs off and pins released first on exit
 
@@ -52,6 +53,7 @@ from .session import RealtimeSession
 if TYPE_CHECKING:
     from .audio.mixer import Volume
     from .controls import Controls, ControlsConfig
+    from .wake.part import WakePart
 
 log = logging.getLogger("device.app")
 
@@ -126,7 +128,8 @@ class Appliance:
         self.capture = AlsaCapture(
             capture_config(config),
             on_fault=lambda f: self._audio_fault("capture", f),
-            on_frame=self._on_frame,
+            # With a wake word, the wake part is the only way from the mic to the session.
+            on_frame=None if config.wake.enabled else self._on_frame,
         )
         self.commands = CommandTable(self.session, self.health)
         self.control = ControlServer(
@@ -140,6 +143,7 @@ class Appliance:
         self.earcons = Earcons(self.session, self.playback, config.behaviour.earcons)
         self.controls: Controls | None = None
         self.volume: Volume | None = None
+        self.wake = self._wake_part() if config.wake.enabled else None
 
     async def run(self, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set; each time ``reload`` is set, re-read the config."""
@@ -159,6 +163,8 @@ class Appliance:
             stack.push_async_callback(_within, "capture", self.capture.aclose(), 1.0)
             stack.push_async_callback(self._disconnect)
             stack.enter_context(self._gpio())
+            if self.wake is not None:  # after gpio: the status LED hears WakeListening
+                await stack.enter_async_context(self.wake)
             async with asyncio.TaskGroup() as tg:
                 loops = [
                     tg.create_task(
@@ -232,6 +238,27 @@ class Appliance:
             log.error("volume buttons disabled: %s", exc)
             return None
 
+    def _wake_part(self) -> WakePart:
+        from .earcons import earcon
+        from .wake.part import WakePart
+
+        def cue(name: str) -> None:
+            self.playback.play_cue(earcon(name))
+
+        def notify(notice: Notice) -> None:
+            if self.controls is not None:
+                self.controls.on_notice(notice)
+
+        return WakePart(
+            self.config.wake,
+            session=self.session,
+            mic=self.capture,
+            send=self._on_frame,
+            publish=self.commands.publish,
+            cue=cue if self.config.behaviour.earcons else None,
+            notify=notify,
+        )
+
     def _on_frame(self, frame: bytes) -> None:
         """Each 20 ms mic frame, on the event loop (dropped while muted or offline)."""
         if self.config.audio.half_duplex and self.playback.is_playing():
@@ -265,7 +292,10 @@ class Appliance:
         logging.getLogger().setLevel(new.behaviour.log_level.upper())
         restart = [
             name
-            for name in ("model", "credential", "audio", "buttons", "leds", "control", "mqtt")
+            for name in (
+                *("model", "credential", "audio", "buttons", "leds", "control", "mqtt"),
+                "wake",
+            )
             if getattr(new, name) != getattr(self.config, name)
         ]
         if restart:
