@@ -206,13 +206,14 @@ async def test_the_wake_word_cuts_a_reply_like_a_barge_in(
 async def test_a_failed_connect_drops_the_held_speech_and_listens_again(
     pulse: PrivatePulse, sim: Simulator, tmp_path: Path
 ) -> None:
-    sim.reject_next(401)
+    sim.reject_next(401, count=2)  # the refused credential is fetched again once
     first, _, _ = one_breath(QUESTION)
     second, _, _ = one_breath(OTHER_QUESTION)
     async with running_service(pulse, sim, tmp_path, extra=WAKE_CONFIG) as service:
         await say(pulse, first, tmp_path)
         await until(lambda: "closed" in service.statuses(), 10, "closed by the 401")
         assert any("401" in message for message in service.errors()), service.errors()
+        assert sim.rejected == 2
         assert appends(sim) == 0
         await say(pulse, second, tmp_path)
         await until(lambda: "connected" in service.statuses(), 10, "the second wake word")
