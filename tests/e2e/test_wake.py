@@ -161,14 +161,15 @@ async def test_the_wake_word_is_not_heard_while_muted(
         assert (await service.cmd("unmute"))["ok"]
         # Proof that the muted one went unheard: the same words now open the conversation,
         # once, after the unmute.
-        again, _, _ = one_breath(OTHER_QUESTION)
+        again, wake_end, _ = one_breath(OTHER_QUESTION)
         await say(pulse, again, tmp_path)
         await until(lambda: "connected" in service.statuses(), 10, "connected after unmute")
         events = [e.get("event") for e in service.events]
         assert events.count("wake") == 1
         unmuted = service.events.index({"event": "muted", "muted": False})
         assert events.index("wake") > unmuted
-        await until(lambda: len(wire(sim)) > 2 * RATE, 10, "the stream")
+        past = len(again) - wake_end * RATE
+        await until(lambda: len(wire(sim)) > past, 10, "the stream past the question")
     _, peak = find(wire(sim), trimmed(QUESTION))
     assert peak < 0.5, "speech said while muted reached the model"
     assert find(wire(sim), trimmed(OTHER_QUESTION))[1] > 0.9
@@ -208,7 +209,7 @@ async def test_a_failed_connect_drops_the_held_speech_and_listens_again(
 ) -> None:
     sim.reject_next(401, count=2)  # the refused credential is fetched again once
     first, _, _ = one_breath(QUESTION)
-    second, _, _ = one_breath(OTHER_QUESTION)
+    second, wake_end, _ = one_breath(OTHER_QUESTION)
     async with running_service(pulse, sim, tmp_path, extra=WAKE_CONFIG) as service:
         await say(pulse, first, tmp_path)
         await until(lambda: "closed" in service.statuses(), 10, "closed by the 401")
@@ -218,7 +219,8 @@ async def test_a_failed_connect_drops_the_held_speech_and_listens_again(
         await say(pulse, second, tmp_path)
         await until(lambda: "connected" in service.statuses(), 10, "the second wake word")
         assert len(wakes(service)) == 2
-        await until(lambda: len(wire(sim)) > 2 * RATE, 10, "the stream")
+        past = len(second) - wake_end * RATE
+        await until(lambda: len(wire(sim)) > past, 10, "the stream past the question")
     got = wire(sim)
     assert find(got, trimmed(OTHER_QUESTION))[1] > 0.9
     assert find(got, trimmed(QUESTION))[1] < 0.5, "speech held for the failed connect was sent"
