@@ -11,9 +11,9 @@ object; the control socket gets the table). :meth:`Appliance.run` enters them in
     control        the control socket (file removed on exit)
     mqtt           the MQTT bridge when [mqtt] host is set (``offline`` published on exit)
     capture        the mic reader; each frame goes to session.send_audio
-    (wake)         with [wake] model set: the wake word part, the only mic path then
     session        closed with 1000 on exit
     gpio           buttons and LEDs; LEDs off and pins released first on exit
+    wake           with [wake] model set: the wake word part, then the only mic path
 
 and one :class:`asyncio.TaskGroup` holds the background loops: ``watchdog`` (WATCHDOG=1 while
 capture and playback are alive), ``autoconnect`` and ``reload`` (SIGHUP: the config file is
