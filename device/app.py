@@ -13,6 +13,7 @@ object; the control socket gets the table). :meth:`Appliance.run` enters them in
     capture        the mic reader; each frame goes to session.send_audio
     session        closed with 1000 on exit
     gpio           buttons and LEDs; LEDs off and pins released first on exit
+    wake           with [wake] model set: the wake word part, then the only mic path
 
 and one :class:`asyncio.TaskGroup` holds the background loops: ``watchdog`` (WATCHDOG=1 while
 capture and playback are alive), ``autoconnect`` and ``reload`` (SIGHUP: the config file is
@@ -52,6 +53,7 @@ from .session import RealtimeSession
 if TYPE_CHECKING:
     from .audio.mixer import Volume
     from .gpio import Board
+    from .wake.part import WakePart
 
 log = logging.getLogger("device.app")
 
@@ -117,7 +119,8 @@ class Appliance:
         self.capture = AlsaCapture(
             capture_config(config),
             on_fault=lambda f: self._audio_fault("capture", f),
-            on_frame=self._on_frame,
+            # With a wake word, the wake part is the only way from the mic to the session.
+            on_frame=None if config.wake.enabled else self._on_frame,
         )
         self.commands = CommandTable(self.session, self.health)
         self.control = ControlServer(
@@ -131,6 +134,7 @@ class Appliance:
         self.earcons = Earcons(self.session, self.playback, config.behaviour.earcons)
         self.controls: Board | None = None
         self.volume: Volume | None = None
+        self.wake = self._wake_part() if config.wake.enabled else None
 
     async def run(self, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set; each time ``reload`` is set, re-read the config."""
@@ -150,6 +154,8 @@ class Appliance:
             stack.push_async_callback(_within, "capture", self.capture.aclose(), 1.0)
             stack.push_async_callback(self._disconnect)
             stack.enter_context(self._gpio())
+            if self.wake is not None:  # after gpio: the status LED hears WakeListening
+                await stack.enter_async_context(self.wake)
             async with asyncio.TaskGroup() as tg:
                 loops = [
                     tg.create_task(
@@ -217,6 +223,27 @@ class Appliance:
             log.error("volume buttons disabled: %s", exc)
             return None
 
+    def _wake_part(self) -> WakePart:
+        from .earcons import earcon
+        from .wake.part import WakePart
+
+        def cue(name: str) -> None:
+            self.playback.play_cue(earcon(name))
+
+        def notify(notice: Notice) -> None:
+            if self.controls is not None:
+                self.controls.on_notice(notice)
+
+        return WakePart(
+            self.config.wake,
+            session=self.session,
+            mic=self.capture,
+            send=self._on_frame,
+            publish=self.commands.publish,
+            cue=cue if self.config.behaviour.earcons else None,
+            notify=notify,
+        )
+
     def _on_frame(self, frame: bytes) -> None:
         """Each 20 ms mic frame, on the event loop (dropped while muted or offline)."""
         if self.config.audio.half_duplex and self.playback.is_playing():
@@ -250,7 +277,10 @@ class Appliance:
         logging.getLogger().setLevel(new.behaviour.log_level.upper())
         restart = [
             name
-            for name in ("model", "credential", "audio", "buttons", "leds", "control", "mqtt")
+            for name in (
+                *("model", "credential", "audio", "buttons", "leds", "control", "mqtt"),
+                "wake",
+            )
             if getattr(new, name) != getattr(self.config, name)
         ]
         if restart:

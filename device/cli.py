@@ -8,6 +8,7 @@ Service and tools::
     voice-device devices                    ALSA capture/playback PCMs and cards
     voice-device config check [PATH]        validate a config file
     voice-device doctor [--config PATH]     check config, audio, GPIO and credential
+    voice-device wake-test FILE.wav         run the wake word detector over a recording
 
 Kiosk control (through the control socket, ``--socket PATH``)::
 
@@ -97,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     from .mqtt.fleet import add_fleet_parser
 
     add_fleet_parser(sub)
+    from .wake import cli as wake_cli
+
+    wake_cli.add_parser(sub)
     return p
 
 
@@ -210,6 +214,12 @@ def _fleet(args: argparse.Namespace) -> int:
     return run_fleet(args)
 
 
+def _wake_test(args: argparse.Namespace) -> int:
+    from .wake import cli as wake_cli
+
+    return wake_cli.run(args)
+
+
 #: Subcommands run here; any other is a control-socket command (:func:`_control`).
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
@@ -219,6 +229,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "config": lambda args: _config_check(args.path),
     "doctor": _doctor,
     "fleet": _fleet,
+    "wake-test": _wake_test,
 }
 
 

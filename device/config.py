@@ -16,6 +16,7 @@ Default path ``/etc/voice-device/config.toml``. Sections and keys (all optional)
     [control]    socket = "/run/voice-device/control.sock"
     [behaviour]  autoconnect = false  earcons = true
     [mqtt]       host = ""                      # empty: off (see docs/fleet.md)
+    [wake]       model = ""                     # empty: off; okay_nabu, … (device/wake)
 
 Unknown sections or keys and values of the wrong type raise :class:`ConfigError` naming the key,
 e.g. ``audio.rate: expected integer, got "fast"``. The file holds no secrets: API keys come
@@ -39,6 +40,7 @@ from .realtime.errors import ConfigError
 from .realtime.events import SessionConfig
 from .realtime.models import RealtimeModel, model_for
 from .realtime.providers import provider_info
+from .wake.config import WakeSection
 
 DEFAULT_PATH = Path("/etc/voice-device/config.toml")
 
@@ -159,6 +161,7 @@ class Config:
     control: ControlSection = field(default_factory=ControlSection)
     behaviour: BehaviourSection = field(default_factory=BehaviourSection)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    wake: WakeSection = field(default_factory=WakeSection)
 
     # ------------------------------------------------------------ derived values
 

@@ -112,6 +112,16 @@ def _pin_errors(config: Config) -> list[str]:
     return list(validate_pins(config.buttons, config.leds))
 
 
+def _wake_errors(config: Config) -> list[str]:
+    from .wake.config import validate_wake
+
+    try:
+        validate_wake(config.wake)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
 def validate(config: Config) -> list[str]:
     """Every problem with a config whose keys have the right types, each naming its key: the
     same checks for ``config check`` and ``run`` (nothing is found later, at start-up)."""
@@ -126,4 +136,5 @@ def validate(config: Config) -> list[str]:
         + _url_errors(config)
         + _mode_errors(config)
         + _pin_errors(config)
+        + _wake_errors(config)
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import DEFAULT_PATH, Config, load_config
 from .realtime.credentials import Credential
 from .realtime.errors import ConfigError, VoiceDeviceError
+from .wake.cli import check_wake
 
 
 def _check_config(path: Path | None) -> tuple[bool, str, Config | None]:
@@ -110,6 +111,7 @@ def run_doctor(path: Path | None) -> int:
         lambda: _check_pcm(config.audio.playback, "playback"),
         lambda: _check_gpio(config),
         lambda: _check_credential(config),
+        lambda: check_wake(config.wake),
     ]
     for check in checks:
         report(*check())

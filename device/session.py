@@ -195,6 +195,13 @@ class RealtimeSession(ConnectionSupervisor):
         self._wake.set()
         return True
 
+    def interrupt(self) -> None:
+        """Cut the model's reply as a barge-in does (the speaker silenced, the item truncated
+        to what was heard, ``response.cancel`` where the provider needs it); nothing unless
+        connected."""
+        if self._status is TransportStatus.CONNECTED:
+            self._apply(self.conversation.barge_in())
+
     async def begin_turn(self) -> None:
         """Talk button pressed: stop the model (cancel + silence) and start a fresh input."""
         if self._status is TransportStatus.CONNECTED:

@@ -72,3 +72,51 @@ def test_fleet_is_a_command_and_without_a_broker_says_how_to_name_one(tmp_path: 
     assert "no broker" in proc.stderr and "--host" in proc.stderr
     helptext = subprocess.run([str(CLI), "--help"], capture_output=True, text=True, timeout=30)
     assert "fleet" in helptext.stdout
+
+
+def test_wake_test_prints_where_the_wake_word_ends_and_doctor_loads_the_model(
+    tmp_path: Path,
+) -> None:
+    import wave
+
+    import numpy as np
+    from wake.speech import espeak, silence, voiced_end
+
+    said = espeak("okay nabu")
+    said = said[: round(voiced_end(said) * 16000)]
+    path = tmp_path / "mic.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.concatenate([silence(1.0), said, silence(1.0)]).tobytes())
+    heard = subprocess.run(
+        [str(CLI), "wake-test", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert heard.returncode == 0, heard.stderr
+    (line,) = heard.stdout.splitlines()
+    seconds = float(line.split()[0])
+    assert abs(seconds - (1.0 + len(said) / 16000)) <= 0.1, line
+    assert "okay_nabu" in line
+    quiet = tmp_path / "quiet.wav"
+    with wave.open(str(quiet), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(silence(2.0).tobytes())
+    none = subprocess.run([str(CLI), "wake-test", str(quiet)], capture_output=True, text=True)
+    assert none.returncode == 1 and "no wake word" in none.stderr
+    missing = subprocess.run([str(CLI), "wake-test", str(tmp_path / "x.wav")], capture_output=True)
+    assert missing.returncode == 2
+
+    config = tmp_path / "config.toml"
+    config.write_text('[audio]\ncapture = "null"\nplayback = "null"\n[wake]\nmodel = "hey_jarvis"')
+    env = alsa_env(tmp_path, GPIOZERO_PIN_FACTORY="mock")
+    doctor = subprocess.run(
+        [str(CLI), "doctor", "--config", str(config)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert any(
+        line.startswith("ok") and 'wake word model hey_jarvis ("Hey Jarvis") loaded' in line
+        for line in doctor.stdout.splitlines()
+    ), doctor.stdout

@@ -221,3 +221,37 @@ def test_an_enabled_mqtt_without_a_device_id_derives_one_from_the_machine() -> N
     derived = parse_config('[mqtt]\nhost = "broker.lan"\n').mqtt.device_id
     assert derived and derived == parse_config('[mqtt]\nhost = "b"\n').mqtt.device_id
     assert derived not in Path("/etc/machine-id").read_text()
+
+
+# ---------------------------------------------------------------- [wake]
+
+
+def test_wake_is_off_by_default_and_checked_with_everything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not parse_config("").wake.enabled
+    on = parse_config('[wake]\nmodel = "okay_nabu"\npreroll_ms = 200\nmax_hold_s = 8\n').wake
+    assert on.enabled and on.preroll_ms == 200 and on.max_hold_s == 8.0
+    path = tmp_path / "config.toml"
+    path.write_text('[audio]\nrate = "fast"\n[wake]\nmodel = "okay_nabo"\nrefractory_s = "2"\n')
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: audio.rate" in err
+    assert f"{path}: wake.refractory_s: expected number" in err
+    assert f'{path}: wake.model: unknown model "okay_nabo"' in err and "okay_nabu" in err
+    path.write_text("[wake]\nmax_hold_s = 0\n")
+    assert main(["config", "check", str(path)]) == 2
+    assert "wake.max_hold_s: expected more than 0" in capsys.readouterr().err
+    path.write_text(f'[wake]\nmodel = "{tmp_path / "missing.json"}"\n')
+    assert main(["config", "check", str(path)]) == 2
+    assert "wake.model: model file not found" in capsys.readouterr().err
+
+
+def test_the_config_template_documents_every_wake_key_with_its_default() -> None:
+    template = (Path(__file__).resolve().parents[1] / "config" / "config.toml").read_text()
+    block = template.split("\n[wake]\n", 1)[1]
+    defaults = []
+    for key in ("model", "refractory_s", "preroll_ms", "max_hold_s"):
+        first = next(line for line in block.splitlines() if line.startswith(f"#{key} = "))
+        defaults.append(first[1:])
+    assert parse_config("[wake]\n" + "\n".join(defaults)).wake == parse_config("").wake

@@ -214,6 +214,17 @@ def test_xai_barge_in_also_cancels_the_response_and_openai_does_not() -> None:
 
 
 @pytest.mark.parametrize("provider", [OPENAI, XAI])
+def test_a_local_barge_in_wake_word_does_what_speech_started_does(provider: ProviderInfo) -> None:
+    by_server, local = live(provider=provider), live(provider=provider)
+    speak(by_server)
+    speak(local)
+    assert local.barge_in() == by_server.receive(SpeechStarted("u"))
+    assert local.interrupted("item_1", 300) == [SpeakingChanged(False), TruncateItem("item_1", 300)]
+    assert local.receive(AudioDelta("resp_1", "item_1", MS_20)) == []  # the rest is not played
+    assert Conversation(SessionConfig(), provider=provider).barge_in() == []  # not live
+
+
+@pytest.mark.parametrize("provider", [OPENAI, XAI])
 def test_cancelling_nothing_is_not_reported_as_an_error(provider: ProviderInfo) -> None:
     conv = live(provider=provider)
     assert conv.receive(ServerError("no response", "response_cancel_not_active")) == []

@@ -214,6 +214,13 @@ class Conversation:
             return []
         return [CommitAudio(), CreateResponse()]
 
+    def barge_in(self) -> list[Output]:
+        """The user interrupted the model on the device (a wake word): exactly what the
+        server's ``speech_started`` does (silence, then truncate; cancel where needed)."""
+        if self.phase != "live":
+            return []
+        return self._barge_in(cancel=self.cancel_on_barge_in)
+
     def interrupted(self, item_id: str | None, heard_ms: float = 0.0) -> list[Output]:
         """The speaker was silenced (after :class:`StopPlayback`); ``heard_ms`` of ``item_id``
         had been played. The truncate carries that, never more than the model sent."""

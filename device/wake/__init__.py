@@ -1,5 +1,8 @@
 """Local wake word: detector (pymicro-wakeword), the audio gate around it, ``[wake]`` config.
 
+The service enters :class:`device.wake.part.WakePart` (``Appliance.wake``, built when
+``[wake] model`` is set), which does the wiring below; what it does, step by step::
+
 Wiring in the app (all on the event loop; see :mod:`device.wake.gate` for the behaviour)::
 
     detector = WakeDetector(cfg.wake.model, cfg.wake.refractory_s) if cfg.wake.enabled else None
