@@ -40,12 +40,16 @@ from .realtime.errors import VoiceDeviceError
 from .realtime.notices import (
     ErrorNotice,
     FaultsChanged,
+    LimitReached,
     MuteChanged,
     Notice,
+    ResponseStarted,
+    ResponseUsage,
     SpeakingChanged,
     StatusChanged,
     TextNotice,
     TranscriptNotice,
+    UserSpeech,
 )
 from .realtime.status import TransportStatus
 
@@ -57,7 +61,7 @@ EventListener = Callable[[dict[str, Any]], None]
 #: How long ``connect`` waits for a connect someone else started (a button press) to settle.
 CONNECT_WAIT_S = 30.0
 #: Error notices that explain a failed connect (not an audio fault raised meanwhile).
-CONNECT_ERROR_CODES = frozenset({"network", "credential", "auth", "session", "closed"})
+CONNECT_ERROR_CODES = frozenset({"network", "credential", "auth", "session", "closed", "limit"})
 
 
 class Session(Protocol):
@@ -109,7 +113,9 @@ class Command:
     streams: bool = False
 
 
-def notice_to_event(notice: Notice) -> dict[str, Any]:
+def notice_to_event(notice: Notice) -> dict[str, Any] | None:
+    """The wire event of a notice; ``None`` for the internal ones (speech, response start and
+    usage: the usage part publishes its own ``usage`` and ``idle`` events)."""
     match notice:
         case StatusChanged(status):
             return {"event": "status", "status": status.value}
@@ -125,6 +131,10 @@ def notice_to_event(notice: Notice) -> dict[str, Any]:
             return {"event": "error", "code": code, "message": message}
         case FaultsChanged(faults):
             return {"event": "faults", "faults": sorted(message for _, message in faults)}
+        case LimitReached(limit):
+            return {"event": "limit", "limit": limit}
+        case UserSpeech() | ResponseStarted() | ResponseUsage():
+            return None
     raise TypeError(f"unknown notice {notice!r}")  # pragma: no cover
 
 
@@ -244,7 +254,12 @@ class CommandTable:
     def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
         """Every event as its wire object: the notices (:func:`notice_to_event`) and whatever
         is :meth:`publish`-ed. This is what the socket's ``subscribe`` (and MQTT) stream."""
-        off = self.subscribe(lambda notice: listener(notice_to_event(notice)))
+        def from_notice(notice: Notice) -> None:
+            event = notice_to_event(notice)
+            if event is not None:
+                listener(event)
+
+        off = self.subscribe(from_notice)
         self._event_listeners.append(listener)
 
         def unsubscribe() -> None:
