@@ -140,6 +140,22 @@ def _legacy_pin_errors(config: Config) -> list[str]:
     return errors
 
 
+def _usage_errors(config: Config) -> list[str]:
+    """``[limits]`` and the idle keys of ``[behaviour]`` (ranges in :mod:`device.usage`)."""
+    from .usage.settings import validate_idle, validate_limits
+
+    errors = []
+    for check in (
+        lambda: validate_limits(config.limits),
+        lambda: validate_idle(config.behaviour.idle()),
+    ):
+        try:
+            check()
+        except ConfigError as exc:
+            errors.append(str(exc))
+    return errors
+
+
 def validate(config: Config) -> list[str]:
     """Every problem with a config whose keys have the right types, each naming its key: the
     same checks for ``config check`` and ``run`` (nothing is found later, at start-up)."""
@@ -154,4 +170,5 @@ def validate(config: Config) -> list[str]:
         + _url_errors(config)
         + _mode_errors(config)
         + _pin_errors(config)
+        + _usage_errors(config)
     )
