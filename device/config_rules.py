@@ -145,14 +145,14 @@ def _usage_errors(config: Config) -> list[str]:
     from .usage.settings import validate_idle, validate_limits
 
     errors = []
-    for check in (
-        lambda: validate_limits(config.limits),
-        lambda: validate_idle(config.behaviour.idle()),
-    ):
-        try:
-            check()
-        except ConfigError as exc:
-            errors.append(str(exc))
+    try:
+        validate_limits(config.limits)
+    except ConfigError as exc:
+        errors.append(str(exc))
+    try:
+        validate_idle(config.behaviour.idle())
+    except ConfigError as exc:
+        errors.append(str(exc))
     return errors
 
 
