@@ -48,6 +48,7 @@ from .realtime.notices import ErrorNotice, FaultsChanged, MuteChanged, Notice, S
 from .redact import REDACT
 from .sdnotify import Notifier
 from .session import RealtimeSession
+from .usage.part import UsagePart
 
 if TYPE_CHECKING:
     from .audio.mixer import Volume
@@ -140,6 +141,8 @@ class Appliance:
         self.earcons = Earcons(self.session, self.playback, config.behaviour.earcons)
         self.controls: Controls | None = None
         self.volume: Volume | None = None
+        #: Idle disconnect, usage accounting and [limits] (issue 15); set while running.
+        self.usage: UsagePart | None = None
 
     async def run(self, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set; each time ``reload`` is set, re-read the config."""
@@ -153,6 +156,7 @@ class Appliance:
             stack.callback(self.session.subscribe(self._on_notice))
             stack.enter_context(self.earcons)
             await stack.enter_async_context(self.control)
+            self.usage = await stack.enter_async_context(self._usage_part())
             # MQTT (off without [mqtt] host): never waits for the broker.
             await stack.enter_async_context(mqtt_part(config.mqtt, self.commands, self.mqtt_state))
             self.capture.start()
@@ -178,6 +182,12 @@ class Appliance:
                 for task in loops:
                     task.cancel()
         log.info("stopped")
+
+    def _usage_part(self) -> UsagePart:
+        c = self.config
+        return UsagePart(
+            self.session, self.commands, c.limits, c.behaviour.idle(), state=self.mqtt_state
+        )
 
     async def _disconnect(self) -> None:
         # Disconnect calls below would wait for a connect in flight; never past the deadline.
@@ -263,6 +273,8 @@ class Appliance:
             log.error("reload: %s; keeping the running configuration", exc)
             return
         logging.getLogger().setLevel(new.behaviour.log_level.upper())
+        if self.usage is not None:  # [limits] and the idle keys apply at once
+            self.usage.reconfigure(new.limits, new.behaviour.idle())
         restart = [
             name
             for name in ("model", "credential", "audio", "buttons", "leds", "control", "mqtt")

@@ -14,6 +14,7 @@ Kiosk control (through the control socket, ``--socket PATH``)::
     voice-device status | connect | disconnect | mute | unmute | forget
     voice-device say "What's the weather?"
     voice-device events                     one JSON line per event until Ctrl-C
+    voice-device usage [--json]             today's and the last 7 days' usage totals
 
 Fleet (through the MQTT broker of ``[mqtt]``, docs/fleet.md)::
 
@@ -95,8 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("text")
     say.add_argument("--socket", default=DEFAULT_SOCKET)
     from .mqtt.fleet import add_fleet_parser
+    from .usage.report import add_usage_parser
 
     add_fleet_parser(sub)
+    add_usage_parser(sub, DEFAULT_SOCKET)
     return p
 
 
@@ -209,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from .mqtt.fleet import run_fleet
 
                 return run_fleet(args)
+            case "usage":
+                from .usage.report import run_usage
+
+                return run_usage(args)
             case _:
                 return _control(args)
     except ConfigError as exc:

@@ -209,6 +209,7 @@ class CommandTable:
         self.commands = {c.name: c for c in commands}
         self.connect_wait_s = connect_wait_s
         self._event_listeners: list[EventListener] = []
+        self._command_watchers: list[Callable[[str], None]] = []
 
     def lookup(self, request: Mapping[str, Any]) -> Command | None:
         cmd = request.get("cmd")
@@ -225,6 +226,8 @@ class CommandTable:
         if command is None:
             names = ", ".join(self.commands)
             return {"ok": False, "error": f"unknown cmd {str(cmd)[:40]!r} ({names})"}
+        for watcher in list(self._command_watchers):
+            watcher(command.name)
         try:
             return await command.run(self, request)
         except (VoiceDeviceError, ValueError) as exc:
@@ -245,6 +248,10 @@ class CommandTable:
         """Add (or replace) a command, e.g. ``usage`` from the usage part."""
         self.commands[command.name] = command
 
+    def watch_commands(self, watcher: Callable[[str], None]) -> None:
+        """Call ``watcher(name)`` as each valid command is dispatched (the idle countdown)."""
+        self._command_watchers.append(watcher)
+
     def publish(self, event: dict[str, Any]) -> None:
         """Send an event that is not a session notice (``{"event": "wake", ...}``) to every
         event subscriber."""
@@ -254,6 +261,7 @@ class CommandTable:
     def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
         """Every event as its wire object: the notices (:func:`notice_to_event`) and whatever
         is :meth:`publish`-ed. This is what the socket's ``subscribe`` (and MQTT) stream."""
+
         def from_notice(notice: Notice) -> None:
             event = notice_to_event(notice)
             if event is not None:
