@@ -107,6 +107,7 @@ class UsagePart:
         self._state = state
         self._changed = asyncio.Event()
         self._shown: str | None = None
+        self._stopping = False
         self._responding = self._speaking = False
         self._previous = session.status
         self._audio_seen = (session.stats.audio_bytes_sent, session.stats.audio_bytes_received)
@@ -235,8 +236,10 @@ class UsagePart:
             self._changed.clear()
             wake = self.meter.wake_at()
             timeout = TICK_S if wake is None else min(TICK_S, wake - self._monotonic())
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), max(0.005, timeout))
+                async with asyncio.timeout(max(0.005, timeout)):
+                    await self._changed.wait()
             await self.tick()
 
     async def tick(self) -> None:
@@ -251,8 +254,15 @@ class UsagePart:
         self.store.maybe_save(self.meter.ledger, self._monotonic())
 
     async def _stop(self, stop: Stop) -> None:
-        if not self.session.status.active:
+        if self._stopping or not self.session.status.active:
             return
+        self._stopping = True
+        try:
+            await self._end(stop)
+        finally:
+            self._stopping = False
+
+    async def _end(self, stop: Stop) -> None:
         if stop.limit is not None:
             log.warning("usage limit reached: %s", stop.limit)
             await self.session.close_with_error("limit", str(stop.limit))
