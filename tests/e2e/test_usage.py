@@ -90,7 +90,7 @@ async def test_usage_equals_the_models_figures_and_survives_restart_and_kill(
         today = usage["days"][0]
         assert usage["ok"] and today["date"] == usage["today"] and today["responses"] == 2
         assert today["tokens"] == sim_total(sim)
-        assert today["tokens"]["output_token_details"]["audio_tokens"] == 80  # 2 answers of 2 s at 20 tokens/s
+        assert today["tokens"]["output_token_details"]["audio_tokens"] == 80  # 2 s + 2 s at 20/s
         assert today["audio_received_s"] == pytest.approx(4.0, abs=0.1)
         assert today["audio_sent_s"] > 0.5 and today["connected_s"] > 0.5
         events = [e for e in service.events if e.get("event") == "usage"]
