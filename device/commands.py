@@ -17,6 +17,7 @@ exception out of a command. Commands:
 ``send_message``   ``"text"``: a user message; the model replies. Fails when not connected.
 ``subscribe``      the state, like ``status``; a streaming surface (the socket) then sends
                    every event from :meth:`CommandTable.subscribe` (``Command.streams``).
+``usage``          (registered by the usage part) today's and the last 7 days' totals.
 =================  ==========================================================================
 
 Unknown fields are ignored. Events are the session's notices plus the health object's
