@@ -38,11 +38,15 @@ def sim_total(sim: Simulator) -> dict[str, Any]:
     return total.to_mapping()
 
 
+def usage_events(service: Service) -> list[dict[str, Any]]:
+    return [e for e in service.events if e.get("event") == "usage"]
+
+
 async def ask(service: Service, sim: Simulator, text: str) -> None:
-    """One scripted turn: a message, and the simulator's ``response.done``."""
-    before = len(sim.usage_sent)
+    """One scripted turn: a message, and the service counted the simulator's response."""
+    before = len(usage_events(service))
     assert (await service.cmd("send_message", text=text))["ok"]
-    await until(lambda: len(sim.usage_sent) > before, what="the response is done")
+    await until(lambda: len(usage_events(service)) > before, what="the response was counted")
 
 
 async def test_idle_disconnects_but_not_while_the_user_speaks_or_the_model_talks(
@@ -93,7 +97,7 @@ async def test_usage_equals_the_models_figures_and_survives_restart_and_kill(
         assert today["tokens"]["output_token_details"]["audio_tokens"] == 80  # 2 s + 2 s at 20/s
         assert today["audio_received_s"] == pytest.approx(4.0, abs=0.1)
         assert today["audio_sent_s"] > 0.5 and today["connected_s"] > 0.5
-        events = [e for e in service.events if e.get("event") == "usage"]
+        events = usage_events(service)
         assert [e["response"] for e in events] == sim.usage_sent
         assert events[-1]["today"]["tokens"] == sim_total(sim)
         log_lines = [ln for ln in service.output().splitlines() if "response usage:" in ln]
@@ -124,27 +128,24 @@ async def test_usage_equals_the_models_figures_and_survives_restart_and_kill(
 
 
 LIMITS = [
-    # (the [limits] key, its value, what uses it up)
-    ("daily_output_audio_tokens", "50", "talk"),  # one 3 s answer: 60 tokens
-    ("daily_input_audio_tokens", "20", "talk"),  # the 2nd response's context: 30 audio tokens
-    ("daily_connected_minutes", "0.03", "wait"),  # 1.8 s
-    ("max_session_minutes", "0.03", "wait"),
+    # (the [limits] key, its value, questions asked to use it up; none: time does)
+    ("daily_output_audio_tokens", "50", 1),  # one 3 s answer: 60 tokens
+    ("daily_input_audio_tokens", "20", 2),  # the 2nd response's context: 30 audio tokens
+    ("daily_connected_minutes", "0.03", 0),  # 1.8 s
+    ("max_session_minutes", "0.03", 0),
 ]
 
 
-@pytest.mark.parametrize(("key", "value", "how"), LIMITS, ids=[k for k, _, _ in LIMITS])
+@pytest.mark.parametrize(("key", "value", "questions"), LIMITS, ids=[k for k, _, _ in LIMITS])
 async def test_each_limit_closes_the_conversation_and_refuses_connect(
-    pulse: PrivatePulse, tmp_path: Path, key: str, value: str, how: str
+    pulse: PrivatePulse, tmp_path: Path, key: str, value: str, questions: int
 ) -> None:
     async with Simulator(token=TOKEN, reply_seconds=3.0, pace=0) as sim:
         extra = f"[limits]\n{key} = {value}\n"
         async with running_service(pulse, sim, tmp_path, extra=extra) as service:
             assert (await service.cmd("connect"))["ok"]
-            if how == "talk":
-                for n in range(2):
-                    if service.statuses()[-1] == "closed":
-                        break
-                    await ask(service, sim, f"Question {n}")
+            for n in range(questions):
+                await ask(service, sim, f"Question {n}")
             await until(lambda: service.statuses()[-1:] == ["closed"], what="closed by the limit")
             assert any(f"limits.{key}" in m for m in service.errors())
             assert {"event": "limit", "limit": key} in service.events  # the LED's pattern
