@@ -200,6 +200,7 @@ class Demo:
 
         socket = directory / "control.sock"
         os.environ[KEY_ENV] = "demo-key"  # the simulator accepts any key
+        os.environ["STATE_DIRECTORY"] = str(directory)  # the demo's usage is not the device's
         base = Config()
         config = dataclasses.replace(
             base,

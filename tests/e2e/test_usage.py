@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -161,3 +162,12 @@ async def test_each_limit_closes_the_conversation_and_refuses_connect(
                 refused = await service.cmd("connect")
                 assert not refused["ok"] and f"limits.{key}" in refused["error"]
                 assert sim.connections == 1
+                if questions:  # raised in the file + SIGHUP: connecting works at once
+                    config = tmp_path / "config.toml"
+                    config.write_text(config.read_text().replace(f"= {value}", "= 100000"))
+                    service.proc.send_signal(signal.SIGHUP)
+                    await until(
+                        lambda: {"event": "limit", "limit": None} in service.events,
+                        what="the limit cleared on reload",
+                    )
+                    assert (await service.cmd("connect"))["ok"]
