@@ -13,12 +13,13 @@ from waiting import until
 
 from device.commands import CommandTable
 from device.realtime.errors import LimitError
-from device.realtime.models import OpenAIRealtimeModel
+from device.realtime.models import GrokRealtimeModel, OpenAIRealtimeModel
 from device.realtime.notices import ErrorNotice, LimitReached, Notice, StatusChanged
 from device.session import RealtimeSession
 from device.simulator import Simulator
 from device.usage import IdleSettings, LimitsSection, UsageStore
 from device.usage.part import UsagePart
+from device.usage.tokens import TokenUsage
 
 TOKEN = "fake-part-SECRET-0123456789abcdef"
 
@@ -106,3 +107,23 @@ async def test_raising_the_limit_on_reload_allows_connecting_at_once(
     saved = store.path.read_text()
     assert TOKEN not in saved and "SECRET" not in saved
     assert StatusChanged(session.status) in notices
+
+
+async def test_xai_usage_is_counted_as_the_simulator_reported_it(tmp_path: Path) -> None:
+    async with Simulator(token=TOKEN, dialect="xai", reply_seconds=1.0, pace=0) as sim:
+        session = RealtimeSession(GrokRealtimeModel(url=sim.url))
+        table = CommandTable(session)
+        store = UsageStore(tmp_path / "usage.json")
+        async with UsagePart(session, table, LimitsSection(), IdleSettings(), store=store) as part:
+            await session.connect(credential())
+            for n, text in enumerate(("Hello", "And again"), start=1):
+                await session.send_message(text)
+                await until(lambda n=n: part.ledger.today().responses == n, what="counted")
+            reply = await table.dispatch({"cmd": "usage"})
+            await session.disconnect()
+        expected = TokenUsage()
+        for figures in sim.usage_sent:
+            expected += TokenUsage.from_mapping(figures)
+        assert len(sim.usage_sent) == 2
+        assert reply["ok"] and reply["days"][0]["tokens"] == expected.to_mapping()
+        assert expected.output_audio_tokens == 40  # two 1 s answers at 20 tokens/s
