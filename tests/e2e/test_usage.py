@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from service_harness import TOKEN, Service, running_service
+from service_harness import CLI, TOKEN, Service, running_service
 from test_service import speak_into_mic, speech_raw
 from waiting import until
 
@@ -37,6 +38,14 @@ def sim_total(sim: Simulator) -> dict[str, Any]:
     for figures in sim.usage_sent:
         total += TokenUsage.from_mapping(figures)
     return total.to_mapping()
+
+
+async def run_cli(argv: list[str]) -> str:
+    """``voice-device …``: its stdout (it must exit 0)."""
+    done = await asyncio.to_thread(
+        subprocess.run, argv, capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout
 
 
 def usage_events(service: Service) -> list[dict[str, Any]]:
@@ -123,6 +132,14 @@ async def test_usage_equals_the_models_figures_and_survives_restart_and_kill(
     async with running_service(pulse, sim, tmp_path) as service:
         after = (await service.cmd("usage"))["days"][0]
         assert after["tokens"] == sim_total(sim) and after["responses"] == 3
+        cli = [str(CLI), "usage", "--json", "--socket", str(service.socket)]
+        shown = await run_cli(cli)
+        assert json.loads(shown)["days"][0]["tokens"] == sim_total(sim)
+    # The service stopped: `voice-device usage` reads the state file instead.
+    cli = [str(CLI), "usage", "--socket", str(tmp_path / "gone.sock"), "--state-file", str(state)]
+    table = await run_cli(cli)
+    today_row = next(line for line in table.splitlines() if " today " in line)
+    assert f"{sim_total(sim)['output_tokens']} (" in today_row
     saved = state.read_text()
     assert TOKEN not in saved and "SECRET" not in saved
     assert (tmp_path / "state" / "usage.json.corrupt").read_text() == "{not json"
