@@ -49,6 +49,7 @@ from .realtime.notices import ErrorNotice, MuteChanged, Notice, StatusChanged
 from .redact import REDACT
 from .sdnotify import Notifier
 from .session import RealtimeSession
+from .usage.part import UsagePart
 
 if TYPE_CHECKING:
     from .audio.mixer import Volume
@@ -135,6 +136,8 @@ class Appliance:
         self.controls: Board | None = None
         self.volume: Volume | None = None
         self.wake = self._wake_part() if config.wake.enabled else None
+        #: Idle disconnect, usage accounting and [limits] (issue 15); set while running.
+        self.usage: UsagePart | None = None
 
     async def run(self, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set; each time ``reload`` is set, re-read the config."""
@@ -148,6 +151,7 @@ class Appliance:
             stack.callback(self.session.subscribe(self._on_notice))
             stack.enter_context(self.earcons)
             await stack.enter_async_context(self.control)
+            self.usage = await stack.enter_async_context(self._usage_part())
             # MQTT (off without [mqtt] host): never waits for the broker.
             await stack.enter_async_context(mqtt_part(config.mqtt, self.commands, self.mqtt_state))
             self.capture.start()
@@ -175,6 +179,12 @@ class Appliance:
                 for task in loops:
                     task.cancel()
         log.info("stopped")
+
+    def _usage_part(self) -> UsagePart:
+        c = self.config
+        return UsagePart(
+            self.session, self.commands, c.limits, c.behaviour.idle(), state=self.mqtt_state
+        )
 
     async def _disconnect(self) -> None:
         # Disconnect calls below would wait for a connect in flight; never past the deadline.
@@ -275,6 +285,8 @@ class Appliance:
             log.error("reload: %s; keeping the running configuration", exc)
             return
         logging.getLogger().setLevel(new.behaviour.log_level.upper())
+        if self.usage is not None:  # [limits] and the idle keys apply at once
+            self.usage.reconfigure(new.limits, new.behaviour.idle())
         restart = [
             name
             for name in (

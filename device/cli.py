@@ -15,6 +15,7 @@ Kiosk control (through the control socket, ``--socket PATH``)::
     voice-device status | connect | disconnect | mute | unmute | forget
     voice-device say "What's the weather?"
     voice-device events                     one JSON line per event until Ctrl-C
+    voice-device usage [--json]             today's and the last 7 days' usage totals
 
 Fleet (through the MQTT broker of ``[mqtt]``, docs/fleet.md)::
 
@@ -96,8 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("text")
     say.add_argument("--socket", default=DEFAULT_SOCKET)
     from .mqtt.fleet import add_fleet_parser
+    from .usage.report import add_usage_parser
 
     add_fleet_parser(sub)
+    add_usage_parser(sub, DEFAULT_SOCKET)
     from .wake import cli as wake_cli
 
     wake_cli.add_parser(sub)
@@ -214,6 +217,12 @@ def _fleet(args: argparse.Namespace) -> int:
     return run_fleet(args)
 
 
+def _usage(args: argparse.Namespace) -> int:
+    from .usage.report import run_usage
+
+    return run_usage(args)
+
+
 def _wake_test(args: argparse.Namespace) -> int:
     from .wake import cli as wake_cli
 
@@ -230,6 +239,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "doctor": _doctor,
     "fleet": _fleet,
     "wake-test": _wake_test,
+    "usage": _usage,
 }
 
 

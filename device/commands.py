@@ -17,6 +17,7 @@ exception out of a command. Commands:
 ``send_message``   ``"text"``: a user message; the model replies. Fails when not connected.
 ``subscribe``      the state, like ``status``; a streaming surface (the socket) then sends
                    every event from :meth:`CommandTable.subscribe` (``Command.streams``).
+``usage``          (registered by the usage part) today's and the last 7 days' totals.
 =================  ==========================================================================
 
 Unknown fields are ignored. Events are the session's notices plus the health object's
@@ -40,12 +41,16 @@ from .realtime.errors import VoiceDeviceError
 from .realtime.notices import (
     ErrorNotice,
     FaultsChanged,
+    LimitReached,
     MuteChanged,
     Notice,
+    ResponseStarted,
+    ResponseUsage,
     SpeakingChanged,
     StatusChanged,
     TextNotice,
     TranscriptNotice,
+    UserSpeech,
 )
 from .realtime.status import TransportStatus
 
@@ -57,7 +62,7 @@ EventListener = Callable[[dict[str, Any]], None]
 #: How long ``connect`` waits for a connect someone else started (a button press) to settle.
 CONNECT_WAIT_S = 30.0
 #: Error notices that explain a failed connect (not an audio fault raised meanwhile).
-CONNECT_ERROR_CODES = frozenset({"network", "credential", "auth", "session", "closed"})
+CONNECT_ERROR_CODES = frozenset({"network", "credential", "auth", "session", "closed", "limit"})
 
 
 class Session(Protocol):
@@ -109,7 +114,9 @@ class Command:
     streams: bool = False
 
 
-def notice_to_event(notice: Notice) -> dict[str, Any]:
+def notice_to_event(notice: Notice) -> dict[str, Any] | None:
+    """The wire event of a notice; ``None`` for the internal ones (speech, response start and
+    usage: the usage part publishes its own ``usage`` and ``idle`` events)."""
     match notice:
         case StatusChanged(status):
             return {"event": "status", "status": status.value}
@@ -125,6 +132,10 @@ def notice_to_event(notice: Notice) -> dict[str, Any]:
             return {"event": "error", "code": code, "message": message}
         case FaultsChanged(faults):
             return {"event": "faults", "faults": sorted(message for _, message in faults)}
+        case LimitReached(limit):
+            return {"event": "limit", "limit": limit}
+        case UserSpeech() | ResponseStarted() | ResponseUsage():
+            return None
     raise TypeError(f"unknown notice {notice!r}")  # pragma: no cover
 
 
@@ -199,6 +210,7 @@ class CommandTable:
         self.commands = {c.name: c for c in commands}
         self.connect_wait_s = connect_wait_s
         self._event_listeners: list[EventListener] = []
+        self._command_watchers: list[Callable[[str], None]] = []
 
     def lookup(self, request: Mapping[str, Any]) -> Command | None:
         cmd = request.get("cmd")
@@ -215,6 +227,8 @@ class CommandTable:
         if command is None:
             names = ", ".join(self.commands)
             return {"ok": False, "error": f"unknown cmd {str(cmd)[:40]!r} ({names})"}
+        for watcher in list(self._command_watchers):
+            watcher(command.name)
         try:
             return await command.run(self, request)
         except (VoiceDeviceError, ValueError) as exc:
@@ -235,6 +249,10 @@ class CommandTable:
         """Add (or replace) a command, e.g. ``usage`` from the usage part."""
         self.commands[command.name] = command
 
+    def watch_commands(self, watcher: Callable[[str], None]) -> None:
+        """Call ``watcher(name)`` as each valid command is dispatched (the idle countdown)."""
+        self._command_watchers.append(watcher)
+
     def publish(self, event: dict[str, Any]) -> None:
         """Send an event that is not a session notice (``{"event": "wake", ...}``) to every
         event subscriber."""
@@ -244,7 +262,13 @@ class CommandTable:
     def subscribe_events(self, listener: EventListener) -> Callable[[], None]:
         """Every event as its wire object: the notices (:func:`notice_to_event`) and whatever
         is :meth:`publish`-ed. This is what the socket's ``subscribe`` (and MQTT) stream."""
-        off = self.subscribe(lambda notice: listener(notice_to_event(notice)))
+
+        def from_notice(notice: Notice) -> None:
+            event = notice_to_event(notice)
+            if event is not None:
+                listener(event)
+
+        off = self.subscribe(from_notice)
         self._event_listeners.append(listener)
 
         def unsubscribe() -> None:

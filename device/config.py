@@ -15,6 +15,9 @@ Default path ``/etc/voice-device/config.toml``. Sections and keys (all optional)
     [leds]       status = 22  mute = 23  activity = 25
     [control]    socket = "/run/voice-device/control.sock"
     [behaviour]  autoconnect = false  earcons = true
+                 idle_disconnect_s = 0  forget_on_idle = false    # unattended kiosks
+    [limits]     daily_connected_minutes = 0  daily_output_audio_tokens = 0
+                 daily_input_audio_tokens = 0  max_session_minutes = 0   # 0 = unlimited
     [mqtt]       host = ""                      # empty: off (see docs/fleet.md)
     [wake]       model = ""                     # empty: off; okay_nabu, … (device/wake)
 
@@ -40,6 +43,7 @@ from .realtime.errors import ConfigError
 from .realtime.events import SessionConfig
 from .realtime.models import RealtimeModel, model_for
 from .realtime.providers import provider_info
+from .usage.settings import IdleSettings, LimitsSection
 from .wake.config import WakeSection
 
 DEFAULT_PATH = Path("/etc/voice-device/config.toml")
@@ -149,6 +153,14 @@ class BehaviourSection:
     reconnect: bool = True
     start_muted: bool = False
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Disconnect after this many seconds without speech, response or command; 0 = never.
+    idle_disconnect_s: float = 0.0
+    #: After an idle disconnect, the next connection starts a fresh conversation (it does
+    #: anyway today: every connection is a new model session).
+    forget_on_idle: bool = False
+
+    def idle(self) -> IdleSettings:
+        return IdleSettings(self.idle_disconnect_s, self.forget_on_idle)
 
 
 @dataclass(frozen=True)
@@ -160,6 +172,7 @@ class Config:
     leds: LedsSection = field(default_factory=LedsSection)
     control: ControlSection = field(default_factory=ControlSection)
     behaviour: BehaviourSection = field(default_factory=BehaviourSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     wake: WakeSection = field(default_factory=WakeSection)
 

@@ -122,6 +122,22 @@ def _wake_errors(config: Config) -> list[str]:
     return []
 
 
+def _usage_errors(config: Config) -> list[str]:
+    """``[limits]`` and the idle keys of ``[behaviour]`` (ranges in :mod:`device.usage`)."""
+    from .usage.settings import validate_idle, validate_limits
+
+    errors = []
+    try:
+        validate_limits(config.limits)
+    except ConfigError as exc:
+        errors.append(str(exc))
+    try:
+        validate_idle(config.behaviour.idle())
+    except ConfigError as exc:
+        errors.append(str(exc))
+    return errors
+
+
 def validate(config: Config) -> list[str]:
     """Every problem with a config whose keys have the right types, each naming its key: the
     same checks for ``config check`` and ``run`` (nothing is found later, at start-up)."""
@@ -137,4 +153,5 @@ def validate(config: Config) -> list[str]:
         + _mode_errors(config)
         + _pin_errors(config)
         + _wake_errors(config)
+        + _usage_errors(config)
     )

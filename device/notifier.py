@@ -36,6 +36,11 @@ class Notifier:
 
         return unsubscribe
 
+    def announce(self, notice: Notice) -> None:
+        """A notice from another part of the device (the usage part's ``LimitReached``) to
+        every listener, in order with the session's own."""
+        self._emit(notice)
+
     def _set_status(self, status: TransportStatus) -> None:
         if status is self._status:
             return

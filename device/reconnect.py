@@ -30,4 +30,7 @@ class SessionStats:
     #: Non-audio events dropped because the connection stopped reading (bounded outbox).
     events_dropped: int = 0
     deltas_received: int = 0
+    #: Microphone PCM queued for the model / model PCM received (24 kHz mono s16le bytes).
+    audio_bytes_sent: int = 0
+    audio_bytes_received: int = 0
     protocol_errors: int = 0

@@ -58,7 +58,7 @@ from .realtime.sink import AudioSink, NullSink
 from .realtime.status import TransportStatus
 from .realtime.tools import Tool, ToolFunc, ToolRegistry, run_tool
 from .reconnect import ReconnectPolicy, SessionStats
-from .supervisor import ConnectionSupervisor, Connector
+from .supervisor import ConnectGuard, ConnectionSupervisor, Connector
 
 __all__ = [
     "MAX_PENDING_EVENTS",
@@ -92,6 +92,8 @@ class RealtimeSession(ConnectionSupervisor):
         ``connect()`` without an argument and before each reconnect when the credential is
         expired or about to be.
     :param auto_reconnect: heal abnormal closes, network errors and ``session_expired``.
+    :param connect_guard: asked before every connect and reconnect; a message refuses it
+        (status ``closed``, an ``ErrorNotice("limit", message)``, :class:`LimitError`).
     :param max_backlog_frames: audio frames that may wait for a slow socket before the oldest
         are dropped (bounded memory when the network stalls).
     """
@@ -109,6 +111,7 @@ class RealtimeSession(ConnectionSupervisor):
         max_backlog_frames: int = 25,
         connect_timeout: float = 10.0,
         connector: Connector | None = None,
+        connect_guard: ConnectGuard | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -118,6 +121,7 @@ class RealtimeSession(ConnectionSupervisor):
             max_backlog_frames=max_backlog_frames,
             connect_timeout=connect_timeout,
             connector=connector,
+            connect_guard=connect_guard,
         )
         self.tools = tools or ToolRegistry()
         base = config or SessionConfig()
@@ -187,6 +191,7 @@ class RealtimeSession(ConnectionSupervisor):
             self.stats.frames_dropped_offline += 1
         if isinstance(verdict, str):
             return False
+        self.stats.audio_bytes_sent += len(pcm)
         if self._outbox.put_audio(self._codec.encode(verdict)):
             self.stats.frames_dropped_backlog += 1
             n = self.stats.frames_dropped_backlog

@@ -24,6 +24,7 @@ from .realtime.errors import (
     AuthError,
     ConnectError,
     CredentialError,
+    LimitError,
     ProtocolError,
     SessionRejected,
 )
@@ -36,6 +37,9 @@ from .transport import Connection, ConnectionClosed, open_connection
 log = logging.getLogger("device.session")
 
 Connector = Callable[[RealtimeModel, Credential], Awaitable[Connection]]
+#: Asked before every connect and reconnect: ``None`` allows it, a message refuses it (a daily
+#: usage limit is reached; the message names it).
+ConnectGuard = Callable[[], str | None]
 
 
 class _Superseded(Exception):
@@ -60,8 +64,11 @@ class ConnectionSupervisor(Notifier):
         max_backlog_frames: int,
         connect_timeout: float,
         connector: Connector | None,
+        connect_guard: ConnectGuard | None = None,
     ) -> None:
         super().__init__()
+        #: See :data:`ConnectGuard`; every path to a connection passes it.
+        self.connect_guard = connect_guard
         self.model = model
         self.credential_provider = credential_provider
         self.auto_reconnect = auto_reconnect
@@ -126,6 +133,8 @@ class ConnectionSupervisor(Notifier):
         if self._status in (TransportStatus.CONNECTED, TransportStatus.CONNECTING):
             return
         await self._stop_reconnector()
+        if (refusal := self._refused()) is not None:
+            raise LimitError(refusal)
         self._user_closing = False
         self._set_status(TransportStatus.CONNECTING)
         try:
@@ -163,18 +172,36 @@ class ConnectionSupervisor(Notifier):
             raise exc
         raise judged.error from None
 
+    def _refused(self) -> str | None:
+        """Ask the connect guard; a refusal is reported (``limit`` error, status ``closed``)."""
+        refusal = self.connect_guard() if self.connect_guard is not None else None
+        if refusal is not None:
+            self._error("limit", refusal)
+            self._set_status(TransportStatus.CLOSED)
+        return refusal
+
     async def disconnect(self) -> None:
         """Close the connection on purpose (code 1000), stop playback; status ``disconnected``.
 
         A connect or reconnect still under way is abandoned: it cannot bring the session back.
         """
+        await self._shut()
+        self._set_status(TransportStatus.DISCONNECTED)
+
+    async def close_with_error(self, code: str, message: str) -> None:
+        """End the conversation for a reason of the device's own (a usage limit): closed with
+        1000 like :meth:`disconnect`, then an :class:`ErrorNotice` and status ``closed``."""
+        await self._shut()
+        self._error(code, message)
+        self._set_status(TransportStatus.CLOSED)
+
+    async def _shut(self) -> None:
         self._epoch += 1
         self._user_closing = True
         self._setup_failed(_Closed(1000))
         await self._stop_reconnector()
         await self._teardown(1000)
         self._silence()
-        self._set_status(TransportStatus.DISCONNECTED)
 
     async def _dial(self, renew: bool) -> None:
         """Open; a refused credential is renewed from the source once, if ``renew``."""
@@ -285,6 +312,8 @@ class ConnectionSupervisor(Notifier):
         while not self._user_closing:
             await asyncio.sleep(self.reconnect_policy.delay(attempt))
             attempt += 1
+            if self._refused() is not None:
+                return
             try:
                 await self._dial(renew=True)
                 log.info("reconnected after %d attempt(s)", attempt)
@@ -364,6 +393,7 @@ class ConnectionSupervisor(Notifier):
                     continue
                 if isinstance(event, AudioDelta):
                     self.stats.deltas_received += 1
+                    self.stats.audio_bytes_received += len(event.pcm)
                 if event is not None:
                     self._on_event(event)
         except ConnectionClosed:

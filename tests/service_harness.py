@@ -117,6 +117,7 @@ async def running_service(
         env[KEY_ENV] = TOKEN
         env["GPIOZERO_PIN_FACTORY"] = "mock"
         env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("STATE_DIRECTORY", str(directory / "state"))
         proc = subprocess.Popen(
             [*wrap, str(CLI), "run", "--config", str(config)], env=env, stdout=out, stderr=out
         )

@@ -26,7 +26,9 @@ from device.realtime.events import (
     ClearAudio,
     CommitAudio,
     CreateResponse,
+    InputTokens,
     InputTranscript,
+    OutputTokens,
     ResponseCreated,
     ResponseDone,
     SendToolOutput,
@@ -35,14 +37,24 @@ from device.realtime.events import (
     SessionConfig,
     SessionUpdated,
     SpeechStarted,
+    SpeechStopped,
     ToolCall,
     ToolCallStarted,
     TranscriptDone,
     TruncateItem,
     UpdateSession,
+    Usage,
     UserTextAdded,
 )
-from device.realtime.notices import ErrorNotice, MuteChanged, SpeakingChanged, TranscriptNotice
+from device.realtime.notices import (
+    ErrorNotice,
+    MuteChanged,
+    ResponseStarted,
+    ResponseUsage,
+    SpeakingChanged,
+    TranscriptNotice,
+    UserSpeech,
+)
 from device.realtime.providers import OPENAI, XAI, ProviderInfo
 
 MS_20 = bytes(960)  # 20 ms of 24 kHz mono s16le
@@ -184,7 +196,7 @@ def test_barge_in_stops_playback_drops_late_audio_and_truncates_to_what_was_hear
     conv = live()
     speak(conv, ms=1000)
     assert conv.speaking
-    assert conv.receive(SpeechStarted("user_1")) == [StopPlayback()]
+    assert conv.receive(SpeechStarted("user_1")) == [StopPlayback(), UserSpeech(True)]
     # the driver silenced the speaker after 420 ms had been heard
     assert conv.interrupted("item_1", 420.7) == [
         SpeakingChanged(False),
@@ -205,12 +217,12 @@ def test_the_truncate_never_claims_more_than_the_model_sent() -> None:
 def test_xai_barge_in_also_cancels_the_response_and_openai_does_not() -> None:
     xai = live(provider=XAI)
     speak(xai)
-    assert xai.receive(SpeechStarted("u")) == [StopPlayback(), CancelResponse()]
+    assert xai.receive(SpeechStarted("u")) == [StopPlayback(), CancelResponse(), UserSpeech(True)]
     openai = live()
     speak(openai)
-    assert openai.receive(SpeechStarted("u")) == [StopPlayback()]
+    assert openai.receive(SpeechStarted("u")) == [StopPlayback(), UserSpeech(True)]
     idle = live(provider=XAI)
-    assert idle.receive(SpeechStarted("u")) == [StopPlayback()]  # nothing to cancel
+    assert idle.receive(SpeechStarted("u")) == [StopPlayback(), UserSpeech(True)]  # no cancel
 
 
 @pytest.mark.parametrize("provider", [OPENAI, XAI])
@@ -244,7 +256,7 @@ def test_speaking_lasts_until_the_speaker_is_silent_not_until_the_server_is_done
     out = conv.receive(AudioDelta("r", "i", MS_20))
     assert out == [SpeakingChanged(True), Play("i", MS_20)]
     assert conv.receive(AudioDelta("r", "i", MS_20)) == [Play("i", MS_20)]  # no second notice
-    assert conv.receive(ResponseDone("r")) == [WatchPlayback()]
+    assert conv.receive(ResponseDone("r")) == [WatchPlayback(), ResponseUsage("r", None)]
     assert conv.speaking  # the burst is still playing
     assert conv.playback_finished() == [SpeakingChanged(False)]
 
@@ -341,7 +353,7 @@ def test_tool_calls_of_one_response_get_exactly_one_response_create_after_all_ou
     ]
     assert conv.receive(ToolCall("c2", "time", "{}")) == [RunTool("c2", "time", "{}")]
     assert conv.tool_result("c2", '"noon"') == [SendToolOutput("c2", '"noon"')]  # r not done
-    assert conv.receive(ResponseDone("r")) == []  # c1 still running
+    assert conv.receive(ResponseDone("r")) == [ResponseUsage("r", None)]  # c1 still running
     out = conv.tool_result("c1", '{"t": 21}')
     assert out == [SendToolOutput("c1", '{"t": 21}'), CreateResponse()]
     assert conv.tool_result("c1", "again") == []  # answered once
@@ -354,7 +366,7 @@ def test_outputs_that_arrive_before_the_response_is_done_wait_for_it() -> None:
     conv.receive(ToolCall("c2", "b", "{}"))
     assert conv.tool_result("c1", "1") == [SendToolOutput("c1", "1")]
     assert conv.tool_result("c2", "2") == [SendToolOutput("c2", "2")]
-    assert conv.receive(ResponseDone("r")) == [CreateResponse()]
+    assert conv.receive(ResponseDone("r")) == [CreateResponse(), ResponseUsage("r", None)]
 
 
 def test_a_slow_tool_never_holds_up_audio_mute_or_barge_in() -> None:
@@ -365,7 +377,7 @@ def test_a_slow_tool_never_holds_up_audio_mute_or_barge_in() -> None:
     assert conv.send_audio(MS_20) == AppendAudio(MS_20)
     assert conv.mute() == [PurgeAudio(), MuteChanged(True)]
     speak(conv, "r2", "i2", 100)
-    assert conv.receive(SpeechStarted("u")) == [StopPlayback()]
+    assert conv.receive(SpeechStarted("u")) == [StopPlayback(), UserSpeech(True)]
     assert conv.tool_result("slow", "{}") == [SendToolOutput("slow", "{}"), CreateResponse()]
 
 
@@ -428,10 +440,12 @@ def test_a_failed_response_passes_the_servers_reason_through() -> None:
     assert conv.receive(done) == [
         ErrorNotice(
             "server", "the model's response failed: rate_limit_exceeded: Rate limit reached"
-        )
+        ),
+        ResponseUsage("r", None),
     ]
     assert conv.receive(ResponseDone("r2", "failed")) == [
-        ErrorNotice("server", "the model's response failed")
+        ErrorNotice("server", "the model's response failed"),
+        ResponseUsage("r2", None),
     ]
 
 
@@ -467,3 +481,19 @@ def test_responses_that_never_finish_do_not_pile_up_tool_batches() -> None:
         conv.receive(ToolCall(f"c{i}", "x", "{}"))
         assert conv.tool_result(f"c{i}", "{}") == [SendToolOutput(f"c{i}", "{}")]
     assert len(conv._tools._batches) <= 64 and len(conv._tools) == 0
+
+
+def test_speech_and_each_response_are_reported_with_the_servers_usage() -> None:
+    """The usage part learns of user speech, each response's start, and its usage."""
+    conv = live()
+    assert conv.receive(SpeechStopped("u")) == [UserSpeech(False)]
+    assert conv.receive(ResponseCreated("r")) == [ResponseStarted("r")]
+    figures = Usage(
+        total_tokens=70,
+        input_tokens=30,
+        output_tokens=40,
+        input=InputTokens(audio_tokens=25, text_tokens=5),
+        output=OutputTokens(audio_tokens=40),
+    )
+    assert conv.receive(ResponseDone("r", usage=figures)) == [ResponseUsage("r", figures)]
+    assert conv.response_id is None

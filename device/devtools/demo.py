@@ -178,6 +178,7 @@ class Demo:
 
         socket = directory / "control.sock"
         config = demo_config(sim, socket, self.capture, self.playback)
+        os.environ["STATE_DIRECTORY"] = str(directory)  # the demo's usage is not the device's
         appliance = Appliance(config, pin_factory=factory)
         stop = asyncio.Event()
         runner = asyncio.create_task(appliance.run(stop))

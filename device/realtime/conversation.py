@@ -47,6 +47,7 @@ from .events import (
     SessionConfig,
     SessionUpdated,
     SpeechStarted,
+    SpeechStopped,
     TextDone,
     ToolCall,
     ToolCallStarted,
@@ -55,7 +56,16 @@ from .events import (
     UpdateSession,
     UserTextAdded,
 )
-from .notices import ErrorNotice, MuteChanged, SpeakingChanged, TextNotice, TranscriptNotice
+from .notices import (
+    ErrorNotice,
+    MuteChanged,
+    ResponseStarted,
+    ResponseUsage,
+    SpeakingChanged,
+    TextNotice,
+    TranscriptNotice,
+    UserSpeech,
+)
 from .providers import OPENAI, ProviderInfo, is_cancel_not_active
 from .setup import confirmation_differences
 
@@ -251,7 +261,11 @@ class Conversation:
     def _event_handlers(self) -> dict[type, Callable[[Any], list[Output]]]:
         return {
             AudioDelta: self._audio,
-            SpeechStarted: lambda _: self._barge_in(cancel=self.cancel_on_barge_in),
+            SpeechStarted: lambda _: [
+                *self._barge_in(cancel=self.cancel_on_barge_in),
+                UserSpeech(True),
+            ],
+            SpeechStopped: lambda _: [UserSpeech(False)],
             ResponseCreated: self._response_created,
             ResponseDone: self._response_done,
             TranscriptDone: lambda e: _notice(
@@ -270,7 +284,7 @@ class Conversation:
 
     def _response_created(self, event: ResponseCreated) -> list[Output]:
         self.response_id = event.response_id
-        return []
+        return [ResponseStarted(event.response_id)]
 
     def _confirmed(self, event: UserTextAdded) -> list[Output]:
         self._unconfirmed.discard(event.item_id)
@@ -311,6 +325,7 @@ class Conversation:
         reply = event.status not in ("cancelled", "failed")
         if self._tools.response_done(event.response_id, reply=reply):
             out.append(CreateResponse())
+        out.append(ResponseUsage(event.response_id, event.usage))
         return out
 
     def _tool_call(self, event: ToolCall) -> list[Output]:

@@ -8,6 +8,7 @@
     ├── ConnectError (ConnectionError)   the websocket could not be opened (network, TLS, HTTP)
     │   └── AuthError (PermissionError)  the handshake was answered 401/403
     ├── NotConnectedError (RuntimeError) an action needs a live connection and there is none
+    ├── LimitError (PermissionError)     a usage limit ([limits]) forbids connecting today
     └── ConfigError (ValueError)         a config key is unknown or has the wrong type
 
 Each error also subclasses a builtin so callers that only know the standard library can catch it.
@@ -48,6 +49,11 @@ class AuthError(ConnectError, PermissionError):
 
 class NotConnectedError(VoiceDeviceError, RuntimeError):
     """The action needs a live connection (``send_message`` while disconnected, say)."""
+
+
+class LimitError(VoiceDeviceError, PermissionError):
+    """A daily usage limit (``[limits]``) is reached: connecting is refused until the local
+    day changes or the limit is raised. The message names the limit."""
 
 
 class ConfigError(VoiceDeviceError, ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .events import Usage
 from .status import TransportStatus
 
 
@@ -86,6 +87,31 @@ class LimitReached:
     limit: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class UserSpeech:
+    """The server heard the user start (``True``, ``speech_started``) or stop (``False``,
+    ``speech_stopped``) speaking. Internal: the idle countdown follows it; not a wire event."""
+
+    speaking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted:
+    """The model started a response (``response.created``). Internal, like :class:`UserSpeech`."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseUsage:
+    """A response ended (``response.done``, whatever its status) with the token counts the
+    server reported (``None``: it reported none). The usage part counts them; the wire event
+    is its ``{"event": "usage", ...}`` with the day's totals."""
+
+    response_id: str
+    usage: Usage | None
+
+
 Notice = (
     StatusChanged
     | MuteChanged
@@ -96,4 +122,7 @@ Notice = (
     | FaultsChanged
     | WakeListening
     | LimitReached
+    | UserSpeech
+    | ResponseStarted
+    | ResponseUsage
 )

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ from waiting import until
 from device import __version__
 from device.devtools.pulse import PrivatePulse
 from device.devtools.simulator import Simulator
+from device.usage import DayTotals
+from device.usage.report import day_json
 
 pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=1.0)
 
@@ -78,8 +81,8 @@ async def test_mqtt_commands_drive_the_service_and_a_muted_mic_sends_nothing(
         await w.wait(lambda: state(w).get("status") == "disconnected", "the retained state")
         assert state(w) == {
             "status": "disconnected", "muted": False, "speaking": False, "faults": [],
-            "usage": {}, "version": __version__,
-        }
+            "usage": day_json(date.today(), DayTotals()), "version": __version__,
+        }  # usage: today's totals, all zero (a fresh state directory)
         # The MQTT surface is the control socket's command table: same replies.
         assert await w.ask(PREFIX, {"cmd": "status", "id": "s"}) == {
             **(await service.cmd("status")), "id": "s"}
