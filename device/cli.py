@@ -179,7 +179,7 @@ def _config_check(path: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .app import run_service
+    from .service import run_service
 
     return run_service(args.config)
 

@@ -2,8 +2,8 @@
 
 It owns the socket and nothing protocol-shaped: the credential, dialing, one error → status
 mapping (:func:`device.dialing.verdict`) for ``connect`` and the reconnect loop alike,
-reconnecting with backoff, and pumping bytes between the socket and the bounded outbox. Every
-background task it starts is kept in one set, owned here.
+reconnecting with backoff. The byte pumps (socket and bounded outbox) are in
+:mod:`device.pumps`. Every background task it starts is kept in one set, owned here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .dialing import CredentialInput, CredentialProvider, Verdict, usable_credential, verdict
-from .notifier import Notifier
 from .outbox import Outbox
+from .pumps import BytePumps
 from .realtime.codec import Codec
 from .realtime.credentials import Credential, parse_credential
 from .realtime.effects import clean_text
@@ -25,10 +25,9 @@ from .realtime.errors import (
     ConnectError,
     CredentialError,
     LimitError,
-    ProtocolError,
     SessionRejected,
 )
-from .realtime.events import AudioDelta, ClientEvent, ServerEvent
+from .realtime.events import ClientEvent, ServerEvent
 from .realtime.models import RealtimeModel
 from .realtime.status import TransportStatus
 from .reconnect import ReconnectPolicy, SessionStats
@@ -50,7 +49,7 @@ class _Closed(Exception):
     """Internal: the connection ended during setup."""
 
 
-class ConnectionSupervisor(Notifier):
+class ConnectionSupervisor(BytePumps):
     """Status, credential, dial, reconnect and the byte pumps; subclasses add the protocol
     through the ``_on_*`` hooks."""
 
@@ -358,56 +357,6 @@ class ConnectionSupervisor(Notifier):
         self._expired = True
         if self.auto_reconnect and self._ws is not None:
             self._spawn(self._ws.close(1001), "close")
-
-    # ---------------------------------------------------------------- the byte pumps
-
-    def _send(self, event: ClientEvent) -> None:
-        if self._outbox.put_event(self._codec.encode(event)):
-            self._wake.set()
-            return
-        self.stats.events_dropped += 1
-        n = self.stats.events_dropped
-        if n in (1, 10, 100) or n % 1000 == 0:
-            log.warning("the model connection is not reading: dropped %d event(s) so far", n)
-
-    async def _write_loop(self, ws: Connection) -> None:
-        outbox = self._outbox
-        try:
-            while True:
-                while (item := outbox.pop()) is not None:
-                    if item.audio:
-                        self.stats.frames_sent += 1
-                    await ws.send(item.text)
-                self._wake.clear()
-                await self._wake.wait()
-        except ConnectionClosed:
-            return  # the reader reports the close
-
-    async def _read_loop(self, ws: Connection) -> None:
-        try:
-            async for message in ws:
-                try:
-                    event = self._codec.decode(message)
-                except ProtocolError as exc:
-                    self._bad_event(exc)
-                    continue
-                if isinstance(event, AudioDelta):
-                    self.stats.deltas_received += 1
-                    self.stats.audio_bytes_received += len(event.pcm)
-                if event is not None:
-                    self._on_event(event)
-        except ConnectionClosed:
-            pass
-        pending = self._configured is not None and not self._configured.done()
-        if self._ws is ws or pending:
-            self._connection_lost(ws.close_code, ws.close_reason or "")
-
-    def _bad_event(self, exc: ProtocolError) -> None:
-        self.stats.protocol_errors += 1
-        if self.stats.protocol_errors <= 3 or self.stats.protocol_errors % 100 == 0:
-            text = clean_text(str(exc))
-            log.warning("ignored a bad event from the model: %s", text)
-            self._error("protocol", text)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)

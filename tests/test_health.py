@@ -12,14 +12,13 @@ import pytest
 from notify_listener import NotifyListener
 from waiting import until
 
-from device.app import install_log_redaction
 from device.audio.playback import AlsaPlayback, PlaybackConfig
 from device.commands import CommandTable
 from device.cues import Earcons
 from device.health import Health
 from device.realtime.models import OpenAIRealtimeModel
 from device.realtime.notices import ErrorNotice, FaultsChanged, Notice
-from device.redact import REDACT
+from device.redact import REDACT, install_on_root
 from device.sdnotify import Notifier
 from device.session import RealtimeSession
 
@@ -128,7 +127,7 @@ def test_the_credential_filter_sits_on_the_root_handler() -> None:
     root.addHandler(handler)
     REDACT.secrets.append("fake-root-SECRET-42")
     try:
-        install_log_redaction()
+        install_on_root()
         assert REDACT in handler.filters
         # any logger, not only websockets'
         logging.getLogger("device.something").error("key is %s", "fake-root-SECRET-42")
