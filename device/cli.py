@@ -42,6 +42,29 @@ from .realtime.errors import ConfigError, VoiceDeviceError
 DEFAULT_SOCKET = "/run/voice-device/control.sock"
 
 
+def _add_control_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that talk to the running service over its control socket."""
+    for name, help_text in (
+        ("status", "show status and mute state"),
+        ("connect", "connect (using the configured credential source)"),
+        ("disconnect", "disconnect"),
+        ("mute", "mute the microphone"),
+        ("unmute", "unmute the microphone"),
+        ("forget", "disconnect; the next connect starts a fresh conversation"),
+        ("events", "print events as JSON lines until interrupted"),
+    ):
+        c = sub.add_parser(name, help=help_text)
+        c.add_argument("--socket", default=DEFAULT_SOCKET)
+        if name == "connect":
+            c.add_argument(
+                "--credential",
+                metavar="JSON|-|@FILE",
+                help='credential JSON ({"kind":"token","token":…,"expiresAt":…}); '
+                "'-' reads it from stdin and '@FILE' from a file, which keeps the token out of "
+                "the process list",
+            )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="voice-device",
@@ -74,25 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="diagnose config, audio, GPIO and credential")
     doctor.add_argument("--config", type=Path, default=None)
 
-    for name, help_text in (
-        ("status", "show status and mute state"),
-        ("connect", "connect (using the configured credential source)"),
-        ("disconnect", "disconnect"),
-        ("mute", "mute the microphone"),
-        ("unmute", "unmute the microphone"),
-        ("forget", "disconnect; the next connect starts a fresh conversation"),
-        ("events", "print events as JSON lines until interrupted"),
-    ):
-        c = sub.add_parser(name, help=help_text)
-        c.add_argument("--socket", default=DEFAULT_SOCKET)
-        if name == "connect":
-            c.add_argument(
-                "--credential",
-                metavar="JSON|-|@FILE",
-                help='credential JSON ({"kind":"token","token":…,"expiresAt":…}); '
-                "'-' reads it from stdin and '@FILE' from a file, which keeps the token out of "
-                "the process list",
-            )
+    _add_control_parsers(sub)
     say = sub.add_parser("say", help="send a text message; the model answers aloud")
     say.add_argument("text")
     say.add_argument("--socket", default=DEFAULT_SOCKET)
