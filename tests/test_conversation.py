@@ -230,7 +230,10 @@ def test_a_local_barge_in_wake_word_does_what_speech_started_does(provider: Prov
     by_server, local = live(provider=provider), live(provider=provider)
     speak(by_server)
     speak(local)
-    assert local.barge_in() == by_server.receive(SpeechStarted("u"))
+    # The same silence and cancel; only the server's VAD reports that the user is speaking.
+    by_server_out = by_server.receive(SpeechStarted("u"))
+    assert by_server_out[-1] == UserSpeech(True)
+    assert local.barge_in() == by_server_out[:-1]
     assert local.interrupted("item_1", 300) == [SpeakingChanged(False), TruncateItem("item_1", 300)]
     assert local.receive(AudioDelta("resp_1", "item_1", MS_20)) == []  # the rest is not played
     assert Conversation(SessionConfig(), provider=provider).barge_in() == []  # not live

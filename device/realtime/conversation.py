@@ -225,8 +225,9 @@ class Conversation:
         return [CommitAudio(), CreateResponse()]
 
     def barge_in(self) -> list[Output]:
-        """The user interrupted the model on the device (a wake word): exactly what the
-        server's ``speech_started`` does (silence, then truncate; cancel where needed)."""
+        """The user interrupted the model on the device (a wake word): what the server's
+        ``speech_started`` does (silence, then truncate; cancel where needed), without the
+        :class:`UserSpeech` report, which only the server's VAD can make."""
         if self.phase != "live":
             return []
         return self._barge_in(cancel=self.cancel_on_barge_in)
