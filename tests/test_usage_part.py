@@ -3,12 +3,12 @@ the wall clock injected so the local day can change (the service tests cannot mo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from creds import token_credential
 from waiting import until
 
 from device.commands import CommandTable
@@ -22,11 +22,11 @@ from device.usage.part import UsagePart
 from device.usage.tokens import TokenUsage
 
 TOKEN = "fake-part-SECRET-0123456789abcdef"
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=3.0, pace=0)
 
 
 def credential() -> dict[str, Any]:
-    expires = datetime.now(UTC) + timedelta(minutes=30)
-    return {"kind": "token", "token": TOKEN, "expiresAt": expires.isoformat()}
+    return token_credential(TOKEN)
 
 
 class ShiftedClock:
@@ -37,12 +37,6 @@ class ShiftedClock:
 
     def __call__(self) -> datetime:
         return datetime.now().astimezone() + self.offset
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, reply_seconds=3.0, pace=0) as s:
-        yield s
 
 
 async def test_a_token_limit_closes_refuses_and_the_next_day_allows_again(

@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,7 @@ from device.devtools.pulse import PrivatePulse
 from device.devtools.simulator import Simulator
 from device.usage import TokenUsage
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, reply_seconds=2.0) as s:
-        yield s
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=2.0)
 
 
 def idle_events(service: Service) -> list[dict[str, Any]]:

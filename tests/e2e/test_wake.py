@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +21,13 @@ from wake.speech import DEVICE_AUDIO, espeak, read_wav, silence, voiced_end, voi
 from device.devtools.pulse import PrivatePulse
 from device.devtools.simulator import Simulator
 
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=1.0)
+
 RATE = 24000
 WAKE = "okay nabu"
 QUESTION = "when does the museum close?"
 OTHER_QUESTION = "what will the weather be like tomorrow?"
 WAKE_CONFIG = '[wake]\nmodel = "okay_nabu"\npreroll_ms = 0\n'
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, reply_seconds=1.0) as s:
-        yield s
 
 
 def trimmed(text: str) -> np.ndarray:

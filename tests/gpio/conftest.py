@@ -7,7 +7,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.devtools.simulator import Simulator
 
-from .rig import TOKEN, Gate, Rig
+from .rig import Gate, Rig
 
 
 @pytest.fixture
@@ -15,12 +15,6 @@ def factory() -> Iterator[MockFactory]:
     f = MockFactory(pin_class=MockPWMPin)
     yield f
     f.reset()
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(token=TOKEN, reply_seconds=2.0) as s:
-        yield s
 
 
 @pytest.fixture

@@ -19,10 +19,13 @@ from .rig import (
     FRAME,
     MUTE,
     TALK,
+    TOKEN,
     CountingVolume,
     Rig,
     sent,
 )
+
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=2.0)
 
 
 async def test_connect_button_toggles_in_each_status(rig: Rig) -> None:

@@ -22,9 +22,12 @@ from .rig import (
     MUTE,
     MUTE_LED,
     STATUS_LED,
+    TOKEN,
     EarconRecorder,
     Rig,
 )
+
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=2.0)
 
 
 async def test_close_turns_every_led_off_and_releases_the_pins(rig: Rig) -> None:

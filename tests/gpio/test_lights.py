@@ -30,12 +30,15 @@ from .rig import (
     MUTE,
     MUTE_LED,
     STATUS_LED,
+    TOKEN,
     Rig,
     Watch,
     blink_period,
     drive_to,
     durations,
 )
+
+pytestmark = pytest.mark.simulator(token=TOKEN, reply_seconds=2.0)
 
 
 async def test_mute_led_is_on_exactly_while_muted_at_every_transition(rig: Rig) -> None:

@@ -4,13 +4,11 @@ the status LED is told, and that live frames reach the model only through the pa
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pytest
+from creds import token_credential
 from waiting import until
 
 from device.audio.fanout import MicFanout
@@ -23,16 +21,11 @@ from device.wake.part import WakePart
 
 from .speech import espeak, silence, voiced_end
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(reply_seconds=0.5) as s:
-        yield s
+pytestmark = pytest.mark.simulator(reply_seconds=0.5)
 
 
 async def credential() -> dict[str, Any]:
-    expires = datetime.fromtimestamp(time.time() + 600, UTC).isoformat()
-    return {"kind": "token", "token": "test", "expiresAt": expires}
+    return token_credential("test", minutes=10)
 
 
 def frames24(audio16: np.ndarray) -> list[bytes]:
@@ -75,4 +68,3 @@ async def test_muted_means_no_wake_listener_and_the_led_follows(sim: Simulator) 
         await session.disconnect()
         assert told[-1] == WakeListening(True)
     assert told[-1] == WakeListening(False) and len(mic) == 0
-
