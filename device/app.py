@@ -225,11 +225,7 @@ class Appliance:
             return None
 
     def _wake_part(self) -> WakePart:
-        from .earcons import earcon
         from .wake.part import WakePart
-
-        def cue(name: str) -> None:
-            self.playback.play_cue(earcon(name))
 
         def notify(notice: Notice) -> None:
             if self.controls is not None:
@@ -241,7 +237,7 @@ class Appliance:
             mic=self.capture,
             send=self._on_frame,
             publish=self.commands.publish,
-            cue=cue if self.config.behaviour.earcons else None,
+            acknowledge=self.earcons.wake_heard,
             notify=notify,
         )
 

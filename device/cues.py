@@ -42,7 +42,13 @@ class Earcons:
         self._off: Callable[[], None] | None = None
 
     def on_notice(self, notice: Notice) -> None:
-        name = self._policy.cue(notice)
+        self._play(self._policy.cue(notice))
+
+    def wake_heard(self) -> None:
+        """The wake word was heard: the connect cue now, and not again once connected."""
+        self._play(self._policy.wake_heard())
+
+    def _play(self, name: str | None) -> None:
         if name is None:
             return
         try:

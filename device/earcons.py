@@ -94,6 +94,13 @@ class EarconPolicy:
     ) -> None:
         self.enabled = enabled
         self.status = status
+        self._connect_played = False  # by wake_heard(), for the connect under way
+
+    def wake_heard(self) -> EarconName | None:
+        """The wake word was heard: ``connect`` now, as the acknowledgement, and not again
+        when that connect succeeds (one cue per wake word, not two 200 ms apart)."""
+        self._connect_played = self.enabled
+        return "connect" if self.enabled else None
 
     def cue(self, notice: Notice) -> EarconName | None:
         """The earcon to play for ``notice`` (``None``: none); remembers the status."""
@@ -102,6 +109,9 @@ class EarconPolicy:
             case StatusChanged(status):
                 name = status_earcon(self.status, status)
                 self.status = status
+                if status is not TransportStatus.CONNECTING and self._connect_played:
+                    self._connect_played = False
+                    name = None if name == "connect" else name
             case MuteChanged(muted):
                 name = "mute" if muted else "unmute"
             case _:

@@ -166,3 +166,18 @@ def test_policy_starts_from_the_status_it_is_given() -> None:
     policy = EarconPolicy(status=TransportStatus.CONNECTED)
     assert policy.cue(StatusChanged(TransportStatus.DISCONNECTED)) == "disconnect"
     assert status_earcon(TransportStatus.CONNECTING, TransportStatus.DISCONNECTED) is None
+
+
+def test_a_wake_word_connect_sounds_one_connect_cue_not_two() -> None:
+    policy = EarconPolicy()
+    C, K, X = TransportStatus.CONNECTING, TransportStatus.CONNECTED, TransportStatus.CLOSED
+    # Heard: the cue at once; the connect it starts succeeds without a second one.
+    assert policy.wake_heard() == "connect"
+    assert [policy.cue(StatusChanged(s)) for s in (C, K)] == [None, None]
+    assert policy.cue(StatusChanged(TransportStatus.DISCONNECTED)) == "disconnect"
+    # Heard, and the connect fails: the error cue still sounds.
+    assert policy.wake_heard() == "connect"
+    assert [policy.cue(StatusChanged(s)) for s in (C, X)] == [None, "error"]
+    # A later button connect has its own cue again.
+    assert [policy.cue(StatusChanged(s)) for s in (C, K)] == [None, "connect"]
+    assert EarconPolicy(enabled=False).wake_heard() is None

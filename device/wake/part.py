@@ -68,13 +68,13 @@ class WakePart:
         mic: Mic,
         send: Callable[[bytes], object],
         publish: Callable[[dict[str, Any]], None],
-        cue: Callable[[str], None] | None = None,
+        acknowledge: Callable[[], None] | None = None,
         notify: Callable[[Notice], None] | None = None,
     ) -> None:
         self.section = section
         self.session = session
         self._mic, self._send, self._publish = mic, send, publish
-        self._cue, self._notify = cue, notify
+        self._acknowledge, self._notify = acknowledge, notify
         self.detector: WakeDetector | None = None
         self.gate: WakeGate | None = None
         self.detections = 0
@@ -180,11 +180,11 @@ class WakePart:
     def _detected(self, model: str) -> None:
         self.detections += 1
         log.info("wake word %s heard: connecting", model)
-        if self._cue is not None:
+        if self._acknowledge is not None:
             try:
-                self._cue("connect")
+                self._acknowledge()  # the connect earcon, played once for this connect
             except Exception:
-                log.exception("could not play the connect earcon")
+                log.exception("could not acknowledge the wake word")
         self._publish({"event": "wake", "model": model})
         if self._connect is None or self._connect.done():
             self._connect = asyncio.get_running_loop().create_task(
