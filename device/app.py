@@ -6,9 +6,10 @@ object; the control socket gets the table). :meth:`Appliance.run` enters them in
 :class:`contextlib.AsyncExitStack`, so they stop in reverse order whatever happens::
 
     health         STOPPING=1 and the notify socket closed        (exited last)
-    playback       the ALSA writer thread
+    playback       the speaker, written on the loop from the PCM's poll descriptors
     earcons        session notices → cues on the speaker (with or without GPIO)
     control        the control socket (file removed on exit)
+    usage          usage accounting, daily limits, idle disconnect (state file saved on exit)
     mqtt           the MQTT bridge when [mqtt] host is set (``offline`` published on exit)
     capture        the mic reader; each frame goes to session.send_audio
     session        closed with 1000 on exit
