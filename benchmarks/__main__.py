@@ -32,6 +32,7 @@ MODULES: list[tuple[str, dict[str, object], dict[str, object]]] = [
     ("bargein", {"rounds": 10}, {"rounds": 3}),
     ("service", {"seconds": 60.0}, {"seconds": 15.0}),
     ("service", {"seconds": 60.0, "period_ms": 40}, {"seconds": 15.0, "period_ms": 40}),
+    ("service", {"seconds": 60.0, "rate": 24000}, {"seconds": 15.0, "rate": 24000}),
     ("fleet", {"devices": 200, "commands": 1000}, {"devices": 50, "commands": 200}),
     ("wake", {"seconds": 120.0, "rounds": 3}, {"seconds": 30.0, "rounds": 1}),
     ("wake_connect", {"rounds": 24}, {"rounds": 6}),
