@@ -158,6 +158,8 @@ def test_unit_matches_what_the_service_and_installer_expect() -> None:
     assert s["Type"] == ["notify"]
     assert s["NotifyAccess"] == ["main"]
     assert s["ExecStart"] == [f"{EXEC} run --config /etc/voice-device/config.toml"]
+    # `systemctl reload` (README) is the SIGHUP that re-reads the config (tests/e2e: SIGHUP).
+    assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert float(s["WatchdogSec"][0]) >= 10  # pings every WatchdogSec/2 from the event loop
     assert s["Restart"] == ["on-failure"]
     assert s["User"] == ["voice-device"]
