@@ -290,13 +290,7 @@ class AlsaCapture:
         self.stats.dropped += 1
 
     async def _supervise(self) -> None:
-        try:
-            await self._open_and_read_forever()
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # report, do not vanish silently
-            self._sup.crashed(f"capture from {self.config.device!r} stopped: {exc!r}")
-            log.exception("capture crashed")
+        await self._sup.watch(self._open_and_read_forever())
 
     async def _open_and_read_forever(self) -> None:
         import alsaaudio

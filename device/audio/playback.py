@@ -255,13 +255,7 @@ class AlsaPlayback:
         self.stats.dropped_ms += self.queue.discard_pending()
 
     async def _supervise(self) -> None:
-        try:
-            await self._open_and_write_forever()
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # report, do not vanish silently
-            self._sup.crashed(f"playback for {self.config.device!r} crashed: {exc!r}")
-            log.exception("playback crashed")
+        await self._sup.watch(self._open_and_write_forever())
 
     async def _open_and_write_forever(self) -> None:
         import alsaaudio

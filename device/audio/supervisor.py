@@ -19,7 +19,7 @@ unexpected error stopped the device's handling for good.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 log = logging.getLogger("device.audio")
@@ -112,6 +112,15 @@ class FaultSupervisor:
         if not self.crashed_for_good:
             self.crashed_for_good = True
             self._emit("crashed", message)
+
+    async def watch(self, body: Awaitable[None]) -> None:
+        """Await the device's loop ``body``; an unexpected error ends it as :meth:`crashed`
+        (reported once, with the exception) rather than vanishing with the task."""
+        try:
+            await body
+        except Exception as exc:
+            log.exception("%s crashed", self.role)
+            self.crashed(f'{self.role} on "{self.device}" crashed: {exc!r}')
 
     def _emit(self, kind: str, message: str) -> None:
         self.faults += 1

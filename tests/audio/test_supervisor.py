@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from device.audio.supervisor import AudioFault, FaultSupervisor
 
 
@@ -51,6 +55,25 @@ def test_a_crash_is_reported_once() -> None:
     sup.crashed("again")
     assert [f.kind for f in faults] == ["crashed"]
     assert sup.crashed_for_good
+
+
+async def test_a_device_loop_that_raises_is_reported_as_crashed_and_a_cancel_is_not() -> None:
+    sup, faults = make()
+
+    async def bug() -> None:
+        raise RuntimeError("bug")
+
+    await sup.watch(bug())  # the error does not escape: it is the fault
+    assert [(f.kind, f.message) for f in faults] == [
+        ("crashed", "capture on \"hw:CARD=Mic\" crashed: RuntimeError('bug')")
+    ]
+    calm, none = make()
+    task = asyncio.ensure_future(calm.watch(asyncio.sleep(60)))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task  # stopping the device is not a crash
+    assert none == [] and not calm.crashed_for_good
 
 
 def test_without_a_receiver_faults_are_only_logged_and_counted() -> None:
