@@ -17,7 +17,7 @@ from .report import (
     usage_event,
     usage_json,
 )
-from .settings import IdleSettings, LimitsSection, parse_idle, parse_limits
+from .settings import IdleSettings, LimitsSection
 from .store import UsageStore, default_path, state_dir
 from .tokens import TokenUsage
 
@@ -38,8 +38,6 @@ __all__ = [
     "format_response_log",
     "format_usage_text",
     "local_clock",
-    "parse_idle",
-    "parse_limits",
     "run_usage",
     "state_dir",
     "usage_event",

@@ -17,19 +17,16 @@ session, so by default nothing of an earlier conversation is kept anyway; the ke
 if conversation carry-over across reconnects is ever added (it then forces a fresh start after
 an idle disconnect).
 
-``config.py`` can adopt the dataclasses as sections (their field types are the plain int / float /
-bool its coercion knows) and call :func:`validate_limits` / :func:`validate_idle` for the ranges;
-:func:`parse_limits` / :func:`parse_idle` parse a TOML table on their own. Every error is a
-:class:`ConfigError` naming the key.
+``config.py`` parses the dataclasses as sections (their fields are the plain int / float / bool
+its coercion knows) and ``config_rules.py`` calls :func:`validate_limits` / :func:`validate_idle`
+for the ranges. Every error is a :class:`ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from ..realtime.errors import ConfigError
 
@@ -79,62 +76,3 @@ def validate_idle(idle: IdleSettings) -> None:
             f"behaviour.idle_disconnect_s: expected seconds from 0 (off) to {MAX_IDLE_S:.0f}, "
             f"got {value}"
         )
-
-
-def parse_limits(table: Mapping[str, Any]) -> LimitsSection:
-    limits = _parse(LimitsSection, "limits", table, ignore=())
-    validate_limits(limits)
-    return limits
-
-
-def parse_idle(behaviour: Mapping[str, Any]) -> IdleSettings:
-    """Pick the two keys out of a whole ``[behaviour]`` table (other keys are config.py's)."""
-    idle = _parse(IdleSettings, "behaviour", behaviour, ignore=None)
-    validate_idle(idle)
-    return idle
-
-
-_T = TypeVar("_T")
-
-
-def _parse(
-    cls: type[_T], section: str, table: Mapping[str, Any], ignore: tuple[str, ...] | None
-) -> _T:
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{section}: expected a table ([{section}])")
-    kinds = {f.name: f.type for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in kinds:
-            if ignore is None:
-                continue
-            known = ", ".join(sorted(kinds))
-            raise ConfigError(f"{section}.{key}: unknown key (known keys: {known})")
-        values[key] = _coerce(value, str(kinds[key]), f"{section}.{key}")
-    return cls(**values)
-
-
-def _coerce(value: Any, kind: str, key: str) -> Any:
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true or false, got {_show(value)}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}: expected a number, got {_show(value)}")
-    if kind == "int":
-        if isinstance(value, float):
-            raise ConfigError(f"{key}: expected a whole number, got {value}")
-        return value
-    return float(value)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return repr(value)
