@@ -34,12 +34,14 @@ venv: deps $(VENV)/.installed
 
 lint: venv
 	$(VENV)/bin/ruff check device tests benchmarks
+	$(VENV)/bin/ruff format --check device tests benchmarks
 	$(VENV)/bin/mypy
 
 typecheck: lint
 
 test: venv
 	$(VENV)/bin/ruff check device tests benchmarks
+	$(VENV)/bin/ruff format --check device tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -q
 

@@ -54,9 +54,15 @@ class Broker:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
         self.conf = directory / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "allow_anonymous true",
-                 "log_type error", f"log_dest file {directory / 'mosquitto.log'}",
-                 "max_keepalive 65535", "set_tcp_nodelay true"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            "allow_anonymous true",
+            "log_type error",
+            f"log_dest file {directory / 'mosquitto.log'}",
+            "max_keepalive 65535",
+            "set_tcp_nodelay true",
+        ]
         if os.geteuid() == 0:
             lines.append("user root")
         self.conf.write_text("\n".join(lines) + "\n")
@@ -83,8 +89,14 @@ class StubDevice:
         self.muted = False
 
     def state(self) -> dict[str, Any]:
-        return {"status": "connected", "muted": self.muted, "speaking": False, "faults": [],
-                "usage": {"connected_minutes": 3}, "version": "bench"}
+        return {
+            "status": "connected",
+            "muted": self.muted,
+            "speaking": False,
+            "faults": [],
+            "usage": {"connected_minutes": 3},
+            "version": "bench",
+        }
 
     async def dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "status": "connected", "muted": self.muted}
@@ -101,8 +113,9 @@ async def _wait(predicate: Any, timeout: float, what: str) -> None:
 @contextlib.asynccontextmanager
 async def _operator(port: int, topic: str) -> AsyncIterator[tuple[aiomqtt.Client, list[Any]]]:
     got: list[tuple[float, str, bytes]] = []
-    client = aiomqtt.Client("127.0.0.1", port, identifier=f"op-{secrets.token_hex(4)}",
-                            socket_options=NODELAY)
+    client = aiomqtt.Client(
+        "127.0.0.1", port, identifier=f"op-{secrets.token_hex(4)}", socket_options=NODELAY
+    )
     async with client as c:
         await c.subscribe(topic, qos=1)
 
@@ -126,8 +139,9 @@ async def _latency(port: int, ids: list[str], commands: int) -> tuple[list[float
             device = ids[n % len(ids)]
             before = len(got)
             t0 = time.perf_counter()
-            await client.publish(f"voice-device/{device}/command",
-                                 json.dumps({"cmd": "status", "id": n}), qos=1)
+            await client.publish(
+                f"voice-device/{device}/command", json.dumps({"cmd": "status", "id": n}), qos=1
+            )
             await _wait(lambda b=before: len(got) > b, 10, "a reply")
             samples.append((got[before][0] - t0) * 1000)
         before = len(got)
@@ -153,8 +167,12 @@ async def _restart(broker: Broker, bridges: list[MqttBridge]) -> dict[str, float
         result = await _restart_timed(broker, bridges)
     finally:
         ticker.cancel()
-    return {**result, "lag_median_ms": median(lags), "lag_p99_ms": percentile(lags, 99),
-            "lag_max_ms": max(lags)}
+    return {
+        **result,
+        "lag_median_ms": median(lags),
+        "lag_p99_ms": percentile(lags, 99),
+        "lag_max_ms": max(lags),
+    }
 
 
 async def _restart_timed(broker: Broker, bridges: list[MqttBridge]) -> dict[str, float]:
@@ -174,10 +192,18 @@ async def _restart_timed(broker: Broker, bridges: list[MqttBridge]) -> dict[str,
     times = sorted(back.values())
     per_window = max(sum(1 for u in times if t <= u < t + 100) for t in times)
     async with _operator(broker.port, "voice-device/+/availability") as (_, got):
-        await _wait(lambda: sum(p == b"online" for _, _, p in got) >= len(bridges), 30,
-                    "every availability retained online again")
-    return {"all_ms": times[-1], "first_ms": times[0], "median_ms": median(times),
-            "p99_ms": percentile(times, 99), "per_100ms": per_window}
+        await _wait(
+            lambda: sum(p == b"online" for _, _, p in got) >= len(bridges),
+            30,
+            "every availability retained online again",
+        )
+    return {
+        "all_ms": times[-1],
+        "first_ms": times[0],
+        "median_ms": median(times),
+        "p99_ms": percentile(times, 99),
+        "per_100ms": per_window,
+    }
 
 
 async def _run(devices: int, commands: int) -> list[Row]:
@@ -193,9 +219,13 @@ async def _run(devices: int, commands: int) -> list[Row]:
             bridges = []
             for device_id, stub in zip(ids, stubs, strict=True):
                 config = MqttConfig.from_table(
-                    {"host": "127.0.0.1", "port": broker.port, "device_id": device_id})
-                bridges.append(await stack.enter_async_context(
-                    MqttBridge(config, stub.dispatch, stub.state, version="bench")))
+                    {"host": "127.0.0.1", "port": broker.port, "device_id": device_id}
+                )
+                bridges.append(
+                    await stack.enter_async_context(
+                        MqttBridge(config, stub.dispatch, stub.state, version="bench")
+                    )
+                )
             await _wait(lambda: all(b.connected for b in bridges), 120, "all connected")
             await asyncio.sleep(1.0)  # discovery and state published
             gc.collect()
@@ -207,19 +237,39 @@ async def _run(devices: int, commands: int) -> list[Row]:
         shutil.rmtree(work, ignore_errors=True)
     n = f"{devices} bridges"
     return [
-        Row("fleet: command → reply (one device)", median(samples), percentile(samples, 99),
-            "ms", note=f"{len(samples)} sequential commands, {n} on one loop"),
+        Row(
+            "fleet: command → reply (one device)",
+            median(samples),
+            percentile(samples, 99),
+            "ms",
+            note=f"{len(samples)} sequential commands, {n} on one loop",
+        ),
         Row("fleet: voice-device/all/command → every reply", fleet_ms, None, "ms", note=n),
-        Row("fleet: broker restart → all back online", restart["all_ms"], None, "ms",
-            note=f"first {restart['first_ms']:.0f} ms; backoff 1 s first, jittered 0.5-1x"),
-        Row("fleet: broker restart → each bridge back", restart["median_ms"], restart["p99_ms"],
-            "ms", note=f"at most {restart['per_100ms']:.0f} of {devices} reconnects in any "
-            "100 ms window"),
-        Row("fleet: event-loop lag while all reconnect", restart["lag_median_ms"],
-            restart["lag_p99_ms"], "ms", note=f"a 5 ms timer on the bridges' loop; max "
-            f"{restart['lag_max_ms']:.1f} ms with {n} (a device runs one)"),
-        Row("fleet: memory per bridge (RSS growth, connected)", per_bridge_kib, None, "KiB",
-            note=n),
+        Row(
+            "fleet: broker restart → all back online",
+            restart["all_ms"],
+            None,
+            "ms",
+            note=f"first {restart['first_ms']:.0f} ms; backoff 1 s first, jittered 0.5-1x",
+        ),
+        Row(
+            "fleet: broker restart → each bridge back",
+            restart["median_ms"],
+            restart["p99_ms"],
+            "ms",
+            note=f"at most {restart['per_100ms']:.0f} of {devices} reconnects in any 100 ms window",
+        ),
+        Row(
+            "fleet: event-loop lag while all reconnect",
+            restart["lag_median_ms"],
+            restart["lag_p99_ms"],
+            "ms",
+            note=f"a 5 ms timer on the bridges' loop; max "
+            f"{restart['lag_max_ms']:.1f} ms with {n} (a device runs one)",
+        ),
+        Row(
+            "fleet: memory per bridge (RSS growth, connected)", per_bridge_kib, None, "KiB", note=n
+        ),
     ]
 
 

@@ -21,4 +21,3 @@ def token_credential(token: str, *, minutes: float = 30) -> dict[str, Any]:
 def fresh_credential(token: str, *, minutes: float = 30) -> Credential:
     """The parsed form a credential provider returns."""
     return Credential("token", token, datetime.now(UTC) + timedelta(minutes=minutes))
-

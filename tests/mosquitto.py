@@ -33,12 +33,38 @@ def make_tls(directory: Path) -> TlsFiles:
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
 
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
-            "-subj", "/CN=voice-device test CA")
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=voice-device test CA",
+    )
     openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
     (directory / "san.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.cnf")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "san.cnf",
+    )
     return TlsFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
 
 
@@ -60,8 +86,13 @@ class Mosquitto:
         self.port = free_port()
         self.log = directory / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false",
-                 f"log_dest file {self.log}", "log_type all", "set_tcp_nodelay true"]
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"log_dest file {self.log}",
+            "log_type all",
+            "set_tcp_nodelay true",
+        ]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to a user that cannot read tmp_path
         if tls is not None:
@@ -70,8 +101,11 @@ class Mosquitto:
             passwd = directory / "passwd"
             passwd.write_text("")
             for user, password in users.items():
-                subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(passwd), user, password],
+                    check=True,
+                    capture_output=True,
+                )
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
@@ -84,7 +118,8 @@ class Mosquitto:
     def start(self, timeout: float = 10.0) -> None:
         self.proc = subprocess.Popen(
             ["mosquitto", "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + timeout
         while True:

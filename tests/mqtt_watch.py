@@ -51,8 +51,11 @@ async def watch(
     tls: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Watcher]:
     client = aiomqtt.Client(
-        "localhost" if tls else "127.0.0.1", port,
-        username=username, password=password, tls_context=tls,
+        "localhost" if tls else "127.0.0.1",
+        port,
+        username=username,
+        password=password,
+        tls_context=tls,
     )
     async with client:
         watcher = Watcher(client)

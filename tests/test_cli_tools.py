@@ -66,7 +66,9 @@ def test_fleet_is_a_command_and_without_a_broker_says_how_to_name_one(tmp_path: 
     config.write_text("[mqtt]\n")
     proc = subprocess.run(
         [str(CLI), "fleet", "list", "--config", str(config)],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2, proc.stderr
     assert "no broker" in proc.stderr and "--host" in proc.stderr
@@ -114,7 +116,10 @@ def test_wake_test_prints_where_the_wake_word_ends_and_doctor_loads_the_model(
     env = alsa_env(tmp_path, GPIOZERO_PIN_FACTORY="mock")
     doctor = subprocess.run(
         [str(CLI), "doctor", "--config", str(config)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert any(
         line.startswith("ok") and 'wake word model hey_jarvis ("Hey Jarvis") loaded' in line

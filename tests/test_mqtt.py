@@ -51,9 +51,7 @@ async def provide() -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def bridged(
-    device: Device, config: MqttConfig, **options: Any
-) -> AsyncIterator[MqttBridge]:
+async def bridged(device: Device, config: MqttConfig, **options: Any) -> AsyncIterator[MqttBridge]:
     """The bridge as the app wires it (``options``, e.g. ``backoff``, reach the bridge)."""
     async with mqtt_part(config, device.table, device.state, **options) as bridge:
         assert bridge is not None
@@ -102,8 +100,10 @@ async def test_state_and_availability_follow_connect_mute_disconnect_from_mqtt(
             assert reply == {"ok": True, "status": "connected", "id": "c1"}
             await w.wait(lambda: w.json(f"{PREFIX}/state")["status"] == "connected", "connected")
             await w.wait(
-                lambda: {"event": "status", "status": "connected"}
-                in [json.loads(p) for p in w.on(f"{PREFIX}/event")],
+                lambda: (
+                    {"event": "status", "status": "connected"}
+                    in [json.loads(p) for p in w.on(f"{PREFIX}/event")]
+                ),
                 "the status event",
             )
 
@@ -155,8 +155,9 @@ async def test_the_fleet_topic_reaches_every_device_and_each_replies_on_its_own(
         await w.wait(lambda: len(w.messages) == 2, "two replies")
         topics = sorted(t for t, _, _ in w.messages)
         assert topics == ["voice-device/kiosk1/reply", "voice-device/kiosk2/reply"]
-        assert all(json.loads(p) == {"ok": True, "muted": True, "id": "all-1"}
-                   for _, p, _ in w.messages)
+        assert all(
+            json.loads(p) == {"ok": True, "muted": True, "id": "all-1"} for _, p, _ in w.messages
+        )
         assert device.session.muted and other.session.muted
 
 
@@ -166,9 +167,10 @@ async def test_bad_commands_get_error_replies_and_change_nothing(
     # A retained command would run again at every (re)connect: it is ignored.
     async with watch(broker.port) as w:
         await w.client.publish(f"{PREFIX}/command", b'{"cmd":"mute"}', qos=1, retain=True)
-    async with bridged(device, config_for(broker)) as bridge, watch(
-        broker.port, f"{PREFIX}/reply", f"{PREFIX}/state"
-    ) as w:
+    async with (
+        bridged(device, config_for(broker)) as bridge,
+        watch(broker.port, f"{PREFIX}/reply", f"{PREFIX}/state") as w,
+    ):
         await until(lambda: bridge.connected, what="bridge connected")
         cases: list[tuple[bytes, str]] = [
             (b"{not json", "malformed JSON"),
@@ -219,8 +221,7 @@ async def test_broker_restart_mid_conversation_keeps_audio_flowing_and_republish
             await until(lambda: bridge.connected and bridge.connects == 2, what="reconnected")
             async with watch(broker.port, f"{PREFIX}/#") as w:
                 await w.wait(
-                    lambda: f"{PREFIX}/state" in w.latest
-                    and f"{PREFIX}/availability" in w.latest,
+                    lambda: f"{PREFIX}/state" in w.latest and f"{PREFIX}/availability" in w.latest,
                     "state and availability republished",
                 )
                 assert w.latest[f"{PREFIX}/availability"] == b"online"
@@ -229,8 +230,11 @@ async def test_broker_restart_mid_conversation_keeps_audio_flowing_and_republish
         finally:
             mic.cancel()
         assert device.session.status == "connected"
-    warnings = [r.getMessage() for r in caplog.records
-                if r.name == "device.mqtt" and r.levelno >= logging.WARNING]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "device.mqtt" and r.levelno >= logging.WARNING
+    ]
     assert len(warnings) == 1 and "lost the broker at mqtt://127.0.0.1" in warnings[0], warnings
 
 
@@ -276,8 +280,14 @@ async def test_tls_and_password_with_a_wrong_password_carrying_on_locally(
     caplog.set_level(logging.DEBUG)
     users = {"kiosk1": PASSWORD, "operator": "fake-operator-pass"}
     with Mosquitto(tmp_path / "broker", tls=tls, users=users) as broker:
-        settings = {"host": "localhost", "port": broker.port, "device_id": "kiosk1",
-                    "tls": True, "ca_file": str(tls.ca), "username": "kiosk1"}
+        settings = {
+            "host": "localhost",
+            "port": broker.port,
+            "device_id": "kiosk1",
+            "tls": True,
+            "ca_file": str(tls.ca),
+            "username": "kiosk1",
+        }
         wrong = MqttConfig.from_table({**settings, "password_file": "wrong-password"})
         fast = Backoff(first=0.05, cap=0.2)
         async with bridged(device, wrong, backoff=fast) as bridge:
@@ -288,8 +298,9 @@ async def test_tls_and_password_with_a_wrong_password_carrying_on_locally(
             device.session.mute()
             assert device.session.status == "connected" and device.session.muted
         lines = [r.getMessage() for r in caplog.records if r.name == "device.mqtt"]
-        warnings = [r for r in caplog.records if r.name == "device.mqtt"
-                    and r.levelno >= logging.WARNING]
+        warnings = [
+            r for r in caplog.records if r.name == "device.mqtt" and r.levelno >= logging.WARNING
+        ]
         assert len(warnings) == 1, lines
         assert "refused the credentials of user 'kiosk1'" in warnings[0].getMessage()
         assert "mqtts://localhost" in warnings[0].getMessage()
@@ -298,12 +309,22 @@ async def test_tls_and_password_with_a_wrong_password_carrying_on_locally(
 
         right = MqttConfig.from_table({**settings, "password_file": "mqtt-password"})
         ca = ssl.create_default_context(cafile=str(tls.ca))
-        async with bridged(device, right) as bridge, watch(
-            broker.port, f"{PREFIX}/#", username="operator", password="fake-operator-pass", tls=ca
-        ) as w:
+        async with (
+            bridged(device, right) as bridge,
+            watch(
+                broker.port,
+                f"{PREFIX}/#",
+                username="operator",
+                password="fake-operator-pass",
+                tls=ca,
+            ) as w,
+        ):
             await until(lambda: bridge.connected, what="connected over TLS with a password")
             await w.wait(lambda: f"{PREFIX}/state" in w.latest, "state over TLS")
             assert w.json(f"{PREFIX}/state")["muted"] is True
             assert await w.ask(PREFIX, {"cmd": "unmute", "id": 1}) == {
-                "ok": True, "muted": False, "id": 1}
+                "ok": True,
+                "muted": False,
+                "id": 1,
+            }
         assert PASSWORD not in caplog.text

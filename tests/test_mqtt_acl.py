@@ -15,8 +15,12 @@ from waiting import until
 from device.mqtt import MqttBridge, MqttConfig
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "fleet.md"
-USERS = {"kiosk01": "fake-k1-pass", "kiosk02": "fake-k2-pass",
-         "operator": "fake-op-pass", "homeassistant": "fake-ha-pass"}
+USERS = {
+    "kiosk01": "fake-k1-pass",
+    "kiosk02": "fake-k2-pass",
+    "operator": "fake-op-pass",
+    "homeassistant": "fake-ha-pass",
+}
 
 
 def doc_acl() -> str:
@@ -37,22 +41,37 @@ async def test_the_documented_acl_confines_devices_and_lets_operators_command(
         return {"ok": True, "muted": True}
 
     with Mosquitto(tmp_path / "broker", users=USERS, acl=doc_acl()) as broker:
-        config = MqttConfig.from_table({
-            "host": "127.0.0.1", "port": broker.port, "device_id": "kiosk01",
-            "username": "kiosk01", "password_file": str(tmp_path / "k1"),
-        })
+        config = MqttConfig.from_table(
+            {
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "device_id": "kiosk01",
+                "username": "kiosk01",
+                "password_file": str(tmp_path / "k1"),
+            }
+        )
         state = {"status": "connected", "muted": False}
         async with (
             MqttBridge(config, dispatch, lambda: state, version="1.2") as bridge,
-            watch(broker.port, "voice-device/#", "homeassistant/#",
-                  username="operator", password=USERS["operator"]) as op,
+            watch(
+                broker.port,
+                "voice-device/#",
+                "homeassistant/#",
+                username="operator",
+                password=USERS["operator"],
+            ) as op,
         ):
             await until(lambda: bridge.connected, what="the device connected")
             await op.wait(lambda: "voice-device/kiosk01/state" in op.latest, "its state")
             assert op.latest["voice-device/kiosk01/availability"] == b"online"
             # What the discovery templates read is always there, even if the app leaves it out.
             assert json.loads(op.latest["voice-device/kiosk01/state"]) == {
-                "status": "connected", "muted": False, "faults": [], "usage": {}, "version": "1.2"}
+                "status": "connected",
+                "muted": False,
+                "faults": [],
+                "usage": {},
+                "version": "1.2",
+            }
             assert sum(t.startswith("homeassistant/") for t in op.latest) == 12
             reply = await op.ask("voice-device/kiosk01", {"cmd": "mute", "id": "op"})
             assert reply == {"ok": True, "muted": True, "id": "op"}
@@ -72,7 +91,8 @@ async def test_the_documented_acl_confines_devices_and_lets_operators_command(
             assert "voice-device/kiosk02/command" not in op.latest
             assert len(requests) == 1, "a device commanded another one"
 
-            async with watch(broker.port, username="homeassistant",
-                             password=USERS["homeassistant"]) as ha:
+            async with watch(
+                broker.port, username="homeassistant", password=USERS["homeassistant"]
+            ) as ha:
                 await ha.client.publish("voice-device/all/command", b'{"cmd":"mute","id":2}', 1)
                 await until(lambda: len(requests) == 2, what="Home Assistant's command")

@@ -152,12 +152,22 @@ async def test_home_assistant_discovery_is_complete_and_cleared_when_turned_off(
             await w.wait(lambda: "voice-device/k1/state" in w.latest, "discovery, then state")
         configs = {t: json.loads(p) for t, p in w.latest.items() if "homeassistant/" in t}
     kinds = sorted(t.split("/")[1] + "/" + t.split("/")[3] for t in configs)
-    assert kinds == sorted([
-        "switch/mute", "binary_sensor/connected", "sensor/status", "button/connect",
-        "button/disconnect", "text/say", "sensor/faults", "sensor/usage_connected_minutes",
-        "sensor/usage_responses", "sensor/usage_total_tokens",
-        "sensor/usage_input_audio_tokens", "sensor/usage_output_audio_tokens",
-    ])
+    assert kinds == sorted(
+        [
+            "switch/mute",
+            "binary_sensor/connected",
+            "sensor/status",
+            "button/connect",
+            "button/disconnect",
+            "text/say",
+            "sensor/faults",
+            "sensor/usage_connected_minutes",
+            "sensor/usage_responses",
+            "sensor/usage_total_tokens",
+            "sensor/usage_input_audio_tokens",
+            "sensor/usage_output_audio_tokens",
+        ]
+    )
     assert len({c["unique_id"] for c in configs.values()}) == len(configs)
     assert len({c["object_id"] for c in configs.values()}) == len(configs)
     for topic, c in configs.items():
@@ -246,7 +256,8 @@ async def test_fleet_cli_lists_devices_and_commands_one_or_all(
     assert "k1 is offline" in capsys.readouterr().err
     assert await asyncio.to_thread(fleet, ["fleet", "list", "--config", str(conf)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "k1\toffline\tconnected, muted", "k2\toffline\tconnected, muted"
+        "k1\toffline\tconnected, muted",
+        "k2\toffline\tconnected, muted",
     ]
     assert await asyncio.to_thread(fleet, ["fleet", "list", "--config", str(tmp_path)]) == 2
 
@@ -281,12 +292,19 @@ def test_discovery_templates_render_the_state_as_home_assistant_would() -> None:
     env.filters["tojson"] = json.dumps
     conf = MqttConfig.from_table({"host": "b", "device_id": "k1"})
     configs = {t.split("/")[3]: json.loads(p) for t, p in discovery_messages(conf, "1.0")}
-    tokens = {"total_tokens": 900, "input_token_details": {"audio_tokens": 300},
-              "output_token_details": {"audio_tokens": 500}}
-    state = {"status": "connected", "muted": True, "speaking": False,
-             "faults": ["speaker: device unplugged"], "version": "1.0",
-             "usage": {"date": "2026-12-03", "connected_s": 150.0, "responses": 4,
-                       "tokens": tokens}}
+    tokens = {
+        "total_tokens": 900,
+        "input_token_details": {"audio_tokens": 300},
+        "output_token_details": {"audio_tokens": 500},
+    }
+    state = {
+        "status": "connected",
+        "muted": True,
+        "speaking": False,
+        "faults": ["speaker: device unplugged"],
+        "version": "1.0",
+        "usage": {"date": "2026-12-03", "connected_s": 150.0, "responses": 4, "tokens": tokens},
+    }
 
     def render(object_id: str, key: str = "value_template", **values: Any) -> str:
         return env.from_string(configs[object_id][key]).render(value_json=state, **values)
@@ -295,11 +313,21 @@ def test_discovery_templates_render_the_state_as_home_assistant_would() -> None:
     assert render("status") == "connected" and render("faults") == "1"
     attributes = json.loads(render("faults", "json_attributes_template"))
     assert attributes == {"faults": ["speaker: device unplugged"]}
-    assert [render(f"usage_{k}") for k in ("connected_minutes", "responses", "total_tokens",
-            "input_audio_tokens", "output_audio_tokens")] == ["2.5", "4", "900", "300", "500"]
+    assert [
+        render(f"usage_{k}")
+        for k in (
+            "connected_minutes",
+            "responses",
+            "total_tokens",
+            "input_audio_tokens",
+            "output_audio_tokens",
+        )
+    ] == ["2.5", "4", "900", "300", "500"]
     text = 'Close the "east" door'
     assert json.loads(render("say", "command_template", value=text)) == {
-        "cmd": "send_message", "text": text}
+        "cmd": "send_message",
+        "text": text,
+    }
     state.update(status="reconnecting", muted=False, faults=[])
     assert (render("mute"), render("connected"), render("faults")) == ("OFF", "OFF", "0")
     # The least a state can say (the command table's status): every sensor still renders.

@@ -275,9 +275,11 @@ async def test_the_model_speaks_until_the_speaker_is_silent_not_until_the_server
         session = RealtimeSession(OpenAIRealtimeModel(url=fast.url), sink=sink)
         changes: list[tuple[bool, float, bool]] = []
         session.subscribe(
-            lambda n: changes.append((n.speaking, time.monotonic(), sink.is_playing()))
-            if isinstance(n, SpeakingChanged)
-            else None
+            lambda n: (
+                changes.append((n.speaking, time.monotonic(), sink.is_playing()))
+                if isinstance(n, SpeakingChanged)
+                else None
+            )
         )
         await session.connect(token_credential(TOKEN))
         await session.send_message("Say something short")

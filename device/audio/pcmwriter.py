@@ -161,8 +161,7 @@ class PcmWriter:
                 # pyalsaaudio returns snd_pcm_avail()'s errors instead of raising them,
                 # e.g. -ENODEV once a USB speaker is unplugged: the device is lost.
                 raise alsaaudio.ALSAAudioError(
-                    f"{os.strerror(-avail)} [{self.owner.config.device}] "
-                    f"(avail() returned {avail})"
+                    f"{os.strerror(-avail)} [{self.owner.config.device}] (avail() returned {avail})"
                 )
             self.active = False  # ran dry (XRUN); the next write re-prepares
             return self.buffer_size

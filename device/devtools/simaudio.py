@@ -85,4 +85,3 @@ def tone(text: str, *, seconds: float | None = None) -> bytes:
     edge = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)
     pcm = (voice * syllables * edge * 6000.0).astype("<i2")
     return bytes(pcm.tobytes())
-

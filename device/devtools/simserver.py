@@ -367,4 +367,3 @@ class Simulator(SimulatorReplies):
     def _clear_buffer(self, conn: Conn) -> None:
         conn.buffer_start_ms += len(conn.buffer) // BYTES_PER_MS
         conn.buffer.clear()
-

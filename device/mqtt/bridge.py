@@ -232,7 +232,10 @@ class MqttBridge:
             log.warning(
                 "mqtt: %s at %s: %s; the device carries on locally and retries in the "
                 "background (backoff up to %g s)",
-                verb, self.config.where, reason, self.backoff.cap,
+                verb,
+                self.config.where,
+                reason,
+                self.backoff.cap,
             )
         else:
             log.debug("mqtt: still cannot connect (%s); next try in %.1f s", reason, delay)
@@ -264,7 +267,9 @@ class MqttBridge:
             self.connects += 1
             log.info(
                 "mqtt: connected to %s as %s (topics %s/…)",
-                self.config.where, self.config.device_id, self.config.prefix,
+                self.config.where,
+                self.config.device_id,
+                self.config.prefix,
             )
             self._last_kind = None
             await client.subscribe([(self.topics["command"], 1), (ALL_COMMANDS, 1)])

@@ -17,10 +17,16 @@ USAGE_SENSORS: dict[str, tuple[str, tuple[str, ...], str | None, int]] = {
     "responses": ("Responses today", ("responses",), None, 1),
     "total_tokens": ("Tokens today", ("tokens", "total_tokens"), None, 1),
     "input_audio_tokens": (
-        "Input audio tokens today", ("tokens", "input_token_details", "audio_tokens"), None, 1
+        "Input audio tokens today",
+        ("tokens", "input_token_details", "audio_tokens"),
+        None,
+        1,
     ),
     "output_audio_tokens": (
-        "Output audio tokens today", ("tokens", "output_token_details", "audio_tokens"), None, 1
+        "Output audio tokens today",
+        ("tokens", "output_token_details", "audio_tokens"),
+        None,
+        1,
     ),
 }
 

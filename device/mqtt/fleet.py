@@ -67,9 +67,7 @@ async def fleet_list(config: MqttConfig, *, settle: float = 0.5) -> dict[str, di
     once no retained message arrived for ``settle`` seconds."""
     devices: dict[str, dict[str, Any]] = {}
     async with _client(config) as client:
-        await client.subscribe(
-            [(f"{FLEET_ROOT}/+/availability", 1), (f"{FLEET_ROOT}/+/state", 1)]
-        )
+        await client.subscribe([(f"{FLEET_ROOT}/+/availability", 1), (f"{FLEET_ROOT}/+/state", 1)])
         with contextlib.suppress(TimeoutError):
             while True:
                 async with asyncio.timeout(settle):
@@ -96,8 +94,10 @@ async def fleet_command(
     online: set[str] = set()
     async with _client(config) as client:
         await client.subscribe(
-            [(f"{FLEET_ROOT}/{'+' if target == 'all' else target}/reply", 1),
-             (f"{FLEET_ROOT}/+/availability", 1)]
+            [
+                (f"{FLEET_ROOT}/{'+' if target == 'all' else target}/reply", 1),
+                (f"{FLEET_ROOT}/+/availability", 1),
+            ]
         )
         payload = json.dumps({**request, "id": ident}).encode()
         await client.publish(f"{FLEET_ROOT}/{target}/command", payload, qos=1)
@@ -141,17 +141,21 @@ def add_fleet_parser(sub: Any) -> None:
     fleet = sub.add_parser("fleet", help="list or command every appliance on the MQTT broker")
     fleet.add_argument("target", metavar="list|DEVICE|all")
     # Not "command": the CLI's top-level subparsers already store the subcommand there.
-    fleet.add_argument("fleet_command", nargs="?", metavar="COMMAND",
-                       help="status, connect, mute, say TEXT, …")
-    fleet.add_argument("fleet_args", nargs="*", metavar="ARG",
-                       help="say: the text; others: key=value")
+    fleet.add_argument(
+        "fleet_command", nargs="?", metavar="COMMAND", help="status, connect, mute, say TEXT, …"
+    )
+    fleet.add_argument(
+        "fleet_args", nargs="*", metavar="ARG", help="say: the text; others: key=value"
+    )
     fleet.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="[mqtt] settings")
     fleet.add_argument("--host", help="broker (overrides mqtt.host)")
     fleet.add_argument("--port", type=int, help="broker port (overrides mqtt.port)")
     fleet.add_argument("--username", help="operator account (overrides mqtt.username)")
     fleet.add_argument("--password-file", help="operator password file (mqtt.password_file)")
     fleet.add_argument(
-        "--wait", type=float, default=None,
+        "--wait",
+        type=float,
+        default=None,
         help="seconds to wait for replies (default 60 for one device, 5 for all)",
     )
 
@@ -167,8 +171,10 @@ def _load(args: argparse.Namespace) -> MqttConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     overrides = {
-        "host": args.host, "port": args.port,
-        "username": args.username, "password_file": args.password_file,
+        "host": args.host,
+        "port": args.port,
+        "username": args.username,
+        "password_file": args.password_file,
     }
     table = {**table, **{k: v for k, v in overrides.items() if v is not None}}
     config = MqttConfig.from_table(table, derive_id=False)

@@ -59,4 +59,3 @@ class XAICodec(OpenAICodec):
             tools=tools_from_json(session, where),
             sample_rate=rate if isinstance(rate, int) else RATE,
         )
-

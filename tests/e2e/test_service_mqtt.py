@@ -59,8 +59,11 @@ def state(w: Watcher) -> dict[str, object]:
 
 def max_gap(sim: Simulator, start: int) -> float:
     """The longest pause between mic frames arriving at the model, from ``sim.received[start]``."""
-    times = [t for e, t in zip(sim.received[start:], sim.received_at[start:], strict=True)
-             if e["type"] == "input_audio_buffer.append"]
+    times = [
+        t
+        for e, t in zip(sim.received[start:], sim.received_at[start:], strict=True)
+        if e["type"] == "input_audio_buffer.append"
+    ]
     assert len(times) > 50, "too little audio to judge"
     return max(b - a for a, b in itertools.pairwise(times))
 
@@ -74,26 +77,39 @@ async def test_mqtt_commands_drive_the_service_and_a_muted_mic_sends_nothing(
     pulse: PrivatePulse, sim: Simulator, broker: Mosquitto, tmp_path: Path
 ) -> None:
     extra = mqtt_section(broker.port)
-    async with running_service(pulse, sim, tmp_path, extra=extra) as service, watch(
-        broker.port, f"{PREFIX}/#"
-    ) as w:
+    async with (
+        running_service(pulse, sim, tmp_path, extra=extra) as service,
+        watch(broker.port, f"{PREFIX}/#") as w,
+    ):
         await w.wait(lambda: w.latest.get(AVAILABILITY) == b"online", "online")
         await w.wait(lambda: state(w).get("status") == "disconnected", "the retained state")
         assert state(w) == {
-            "status": "disconnected", "muted": False, "speaking": False, "faults": [],
-            "usage": day_json(date.today(), DayTotals()), "version": __version__,
+            "status": "disconnected",
+            "muted": False,
+            "speaking": False,
+            "faults": [],
+            "usage": day_json(date.today(), DayTotals()),
+            "version": __version__,
         }  # usage: today's totals, all zero (a fresh state directory)
         # The MQTT surface is the control socket's command table: same replies.
         assert await w.ask(PREFIX, {"cmd": "status", "id": "s"}) == {
-            **(await service.cmd("status")), "id": "s"}
+            **(await service.cmd("status")),
+            "id": "s",
+        }
 
         assert await w.ask(PREFIX, {"cmd": "connect", "id": "c"}) == {
-            "ok": True, "status": "connected", "id": "c"}
+            "ok": True,
+            "status": "connected",
+            "id": "c",
+        }
         await w.wait(lambda: state(w).get("status") == "connected", "state: connected")
         await until(lambda: appends(sim) >= 25, what="the mic streams while connected")
 
         assert await w.ask(PREFIX, {"cmd": "mute", "id": "m"}) == {
-            "ok": True, "muted": True, "id": "m"}
+            "ok": True,
+            "muted": True,
+            "id": "m",
+        }
         await w.wait(lambda: state(w).get("muted") is True, "state: muted")
         assert (await service.cmd("status"))["muted"] is True
         # Markers on the same websocket as the audio: every frame sent before the first is
@@ -106,8 +122,7 @@ async def test_mqtt_commands_drive_the_service_and_a_muted_mic_sends_nothing(
         assert (await w.ask(PREFIX, {"cmd": "send_message", "text": "two", "id": 2}))["ok"]
         await until(lambda: len(messages_sent(sim)) == 2, what="the second marker")
         first, second = messages_sent(sim)
-        leaked = [e for e in sim.received[first:second]
-                  if e["type"] == "input_audio_buffer.append"]
+        leaked = [e for e in sim.received[first:second] if e["type"] == "input_audio_buffer.append"]
         assert not leaked, f"{len(leaked)} mic frames left the device muted over MQTT"
 
         before = appends(sim)
@@ -117,8 +132,11 @@ async def test_mqtt_commands_drive_the_service_and_a_muted_mic_sends_nothing(
         assert (await w.ask(PREFIX, {"cmd": "disconnect", "id": "d"}))["status"] == "disconnected"
         await w.wait(lambda: state(w).get("status") == "disconnected", "state: disconnected")
         assert (await service.cmd("status"))["status"] == "disconnected"
-        statuses = [e.get("status") for e in map(_json, w.on(f"{PREFIX}/event"))
-                    if e.get("event") == "status"]
+        statuses = [
+            e.get("status")
+            for e in map(_json, w.on(f"{PREFIX}/event"))
+            if e.get("event") == "status"
+        ]
         assert statuses == ["connecting", "connected", "disconnected"]
     # A newcomer (Home Assistant restarting) finds the truth retained.
     async with watch(broker.port, STATE, AVAILABILITY) as late:
@@ -138,9 +156,10 @@ async def test_kill_9_of_the_service_shows_offline_through_the_last_will(
     pulse: PrivatePulse, sim: Simulator, broker: Mosquitto, tmp_path: Path
 ) -> None:
     extra = mqtt_section(broker.port)
-    async with running_service(pulse, sim, tmp_path, extra=extra) as service, watch(
-        broker.port, AVAILABILITY
-    ) as w:
+    async with (
+        running_service(pulse, sim, tmp_path, extra=extra) as service,
+        watch(broker.port, AVAILABILITY) as w,
+    ):
         await w.wait(lambda: w.latest.get(AVAILABILITY) == b"online", "online")
         os.kill(service.proc.pid, signal.SIGKILL)
         await w.wait(lambda: w.latest.get(AVAILABILITY) == b"offline", "offline: the last will")
@@ -156,12 +175,16 @@ async def test_broker_absent_at_start_then_restarted_mid_conversation_never_stop
         async with running_service(pulse, sim, tmp_path, extra=extra) as service:
             assert (await service.cmd("connect"))["ok"]
             await until(lambda: appends(sim) >= 25, what="audio flows with no broker at all")
-            await until(lambda: "cannot connect to the broker" in service.output(), 10,
-                        "the one line saying the broker is away")
+            await until(
+                lambda: "cannot connect to the broker" in service.output(),
+                10,
+                "the one line saying the broker is away",
+            )
             await asyncio.to_thread(broker.start)
             async with watch(broker.port, f"{PREFIX}/#") as w:
-                await w.wait(lambda: state(w).get("status") == "connected", "state once back",
-                             timeout=30)
+                await w.wait(
+                    lambda: state(w).get("status") == "connected", "state once back", timeout=30
+                )
             outage_from = len(sim.received)
             await asyncio.to_thread(broker.stop)  # mid-conversation
             await until(lambda: "lost the broker" in service.output(), 10, "the loss noticed")
@@ -170,9 +193,12 @@ async def test_broker_absent_at_start_then_restarted_mid_conversation_never_stop
             await asyncio.to_thread(broker.start)  # an empty broker: nothing retained survived
             async with watch(broker.port, f"{PREFIX}/#") as w:
                 await w.wait(
-                    lambda: state(w).get("status") == "connected"
-                    and w.latest.get(AVAILABILITY) == b"online",
-                    "state and availability republished", timeout=30,
+                    lambda: (
+                        state(w).get("status") == "connected"
+                        and w.latest.get(AVAILABILITY) == b"online"
+                    ),
+                    "state and availability republished",
+                    timeout=30,
                 )
                 # The mic never paused (20 ms frames) while the broker left and came back.
                 gap = max_gap(sim, outage_from)
@@ -199,16 +225,23 @@ async def test_a_refused_password_leaves_the_device_working_locally_and_unlogged
     with Mosquitto(tmp_path / "broker", users=users) as broker:
         extra = mqtt_section(broker.port, username="kiosk1", password_file=str(wrong))
         async with running_service(pulse, sim, tmp_path, extra=extra) as service:
-            await until(lambda: "refused the credentials of user 'kiosk1'" in service.output(),
-                        15, "the refusal logged")
+            await until(
+                lambda: "refused the credentials of user 'kiosk1'" in service.output(),
+                15,
+                "the refusal logged",
+            )
             assert (await service.cmd("connect"))["ok"]
             await until(lambda: appends(sim) >= 25, what="audio flows")
             assert (await service.cmd("mute"))["muted"] is True
             assert (await service.cmd("status")) == {
-                "ok": True, "status": "connected", "muted": True}
+                "ok": True,
+                "status": "connected",
+                "muted": True,
+            }
             assert service.proc.poll() is None
             log = service.output()
         assert "fake-WRONG-mqtt-pass" not in log and PASSWORD not in log
-        warnings = [ln for ln in log.splitlines()
-                    if ln.startswith("WARNING device.mqtt") and "broker" in ln]
+        warnings = [
+            ln for ln in log.splitlines() if ln.startswith("WARNING device.mqtt") and "broker" in ln
+        ]
         assert len(warnings) == 1, warnings
