@@ -6,7 +6,7 @@ The service streams the paced virtual microphone to the simulator, which talks b
 time; every 30 s a kiosk client subscribes, toggles mute and sends a message, and every minute
 the simulator drops the connection (the service reconnects). RSS and open file descriptors
 are sampled every 5 s; after a one-minute warm-up the last minute's mean may exceed the first
-minute's by at most 5 MB and 2 descriptors.
+minute's by at most 5 MB and 2 descriptors, and the service must log no playback underrun.
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def underrun_lines(log: Path) -> list[str]:
+    """The service's log lines that report a playback underrun (the speaker ran dry)."""
+    return [line for line in log.read_text(errors="replace").splitlines() if "underrun" in line]
+
+
 async def kiosk(sock: Path) -> None:
     """What a kiosk program does now and then, through the control socket."""
     await asyncio.to_thread(request, sock, {"cmd": "status"}, 5.0)
@@ -59,11 +64,12 @@ async def soak(minutes: float) -> int:
         async with Simulator(pace=1.0, greet=True, reply_seconds=20) as sim:
             env = pulse.env()
             env.update({KEY_ENV: BEARER, "GPIOZERO_PIN_FACTORY": "mock"})
+            log_path = directory / "service.log"
             proc = subprocess.Popen(
                 [str(CLI), "run", "--config", str(write_config(directory, sim.url))],
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=log_path.open("wb"),
             )
             sock = directory / "control.sock"
             start = time.monotonic()
@@ -94,6 +100,7 @@ async def soak(minutes: float) -> int:
             finally:
                 proc.terminate()
                 proc.wait(10)
+                underruns = underrun_lines(log_path)
     warm = [s for s in samples if 60 <= s[0] < 120]
     last = [s for s in samples if s[0] >= samples[-1][0] - 60]
     if not warm or not last:
@@ -101,11 +108,14 @@ async def soak(minutes: float) -> int:
         return 1
     rss_growth = sum(s[1] for s in last) / len(last) - sum(s[1] for s in warm) / len(warm)
     fd_growth = max(s[2] for s in last) - max(s[2] for s in warm)
-    ok = rss_growth <= RSS_SLACK_MB and fd_growth <= FD_SLACK
+    ok = rss_growth <= RSS_SLACK_MB and fd_growth <= FD_SLACK and not underruns
     print(
         f"RSS growth {rss_growth:+.1f} MB (≤ {RSS_SLACK_MB:g}), open fds {fd_growth:+d} "
-        f"(≤ {FD_SLACK}), {sim.connections} connections: {'ok' if ok else 'GROWING'}"
+        f"(≤ {FD_SLACK}), playback underrun warnings {len(underruns)} (0), "
+        f"{sim.connections} connections: {'ok' if ok else 'FAILED'}"
     )
+    for line in underruns[:5]:
+        print(f"  {line}")
     return 0 if ok else 1
 
 
