@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from .realtime.errors import ConfigError
 from .realtime.models import check_endpoint, is_loopback_host
+from .realtime.providers import provider_info
 
 if TYPE_CHECKING:
     from .config import Config
@@ -112,6 +113,15 @@ def _pin_errors(config: Config) -> list[str]:
     return list(validate_pins(config.buttons, config.leds))
 
 
+def _provider_errors(config: Config) -> list[str]:
+    """What the chosen provider does not document (xAI: no ``semantic_vad``; voices)."""
+    try:
+        provider_info(config.model.provider).check_config(config.session_config())
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
 def _wake_errors(config: Config) -> list[str]:
     from .wake.config import validate_wake
 
@@ -152,6 +162,7 @@ def validate(config: Config) -> list[str]:
         + _url_errors(config)
         + _mode_errors(config)
         + _pin_errors(config)
+        + _provider_errors(config)
         + _wake_errors(config)
         + _usage_errors(config)
     )

@@ -147,6 +147,8 @@ RANGE_MATRIX = [
     ("[model]\nsilence_duration_ms = -1", "model.silence_duration_ms"),
     ("[buttons]\nbounce_ms = -3", "buttons.bounce_ms"),
     ("[buttons]\nlong_press_s = -inf", "buttons.long_press_s"),
+    ('[model]\nprovider = "xai"\nturn_detection = "semantic_vad"', "model.turn_detection"),
+    ('[model]\nprovider = "openai"\nvoice = "eve"', "model.voice"),
 ]
 
 
