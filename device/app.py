@@ -214,6 +214,8 @@ class Appliance:
             pin_factory=self.pin_factory,
             volume=self.volume,
             faults=self.health,  # the fault LED follows health
+            on_action=self.usage.on_button if self.usage is not None else None,
+            limit=self.usage.limit_shown if self.usage is not None else None,
         )
 
     def _open_volume(self) -> Volume | None:

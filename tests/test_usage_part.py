@@ -125,3 +125,25 @@ async def test_xai_usage_is_counted_as_the_simulator_reported_it(tmp_path: Path)
         assert len(sim.usage_sent) == 2
         assert reply["ok"] and reply["days"][0]["tokens"] == expected.to_mapping()
         assert expected.output_audio_tokens == 40  # two 1 s answers at 20 tokens/s
+
+
+async def test_a_held_talk_button_holds_off_idle_and_any_press_restarts_it(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    session = RealtimeSession(OpenAIRealtimeModel(url=sim.url))
+    table = CommandTable(session)
+    store = UsageStore(tmp_path / "usage.json")
+    async with UsagePart(session, table, LimitsSection(), IdleSettings(30), store=store) as part:
+        await session.connect(credential())
+        idle = part.meter.idle
+        armed = idle.deadline
+        assert armed is not None
+        part.on_button("begin_turn")  # push-to-talk: no server VAD says the user speaks
+        assert idle.deadline is None  # never idle while the talk button is held
+        part.on_button("end_turn")
+        released = idle.deadline
+        assert released is not None and released >= armed
+        await until(lambda: part.ledger.monotonic() > released - 30, what="time moves")
+        part.on_button("toggle_mute")  # any press is activity
+        assert (idle.deadline or 0) > released
+        await session.disconnect()

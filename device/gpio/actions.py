@@ -103,10 +103,14 @@ class ActionTable:
         session: Session,
         loop: asyncio.AbstractEventLoop,
         volume: VolumeControl | None = None,
+        on_action: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
         self.loop = loop
         self.volume = volume
+        #: Told every action before it runs (the usage part: a press is activity, a held talk
+        #: button is the user speaking, so idle never disconnects mid-question).
+        self.on_action = on_action
         self._tasks: set[asyncio.Task[None]] = set()
         self._connect_task: asyncio.Task[None] | None = None
         self._disconnect_task: asyncio.Task[None] | None = None
@@ -135,6 +139,11 @@ class ActionTable:
         """Run ``action`` now (on the loop thread); raises ``KeyError`` for an unknown name."""
         call = self._table[action]
         log.debug("button action: %s", action)
+        if self.on_action is not None and action != "none":
+            try:
+                self.on_action(action)
+            except Exception:  # an observer never stops a button
+                log.exception("button action observer failed")
         call()
 
     def close(self) -> None:
@@ -143,10 +152,10 @@ class ActionTable:
             self._connect_task.cancel()
 
     def _toggle_connection(self) -> None:
-        self.run("disconnect" if self.session.status.active else "connect")
+        self._table["disconnect" if self.session.status.active else "connect"]()
 
     def _toggle_mute(self) -> None:
-        self.run("unmute" if self.session.muted else "mute")
+        self._table["unmute" if self.session.muted else "mute"]()
 
     def _connect(self) -> None:
         previous = self._disconnect_task

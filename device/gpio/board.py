@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..realtime.notices import Notice
@@ -44,7 +45,9 @@ class Board:
     """Buttons and LEDs wired to ``session``; construct it on the loop thread (``loop``).
 
     ``pin_factory`` defaults to gpiozero's (``GPIOZERO_PIN_FACTORY``); ``clock`` (ns) stamps
-    and times button edges; the fault LED follows ``faults`` (the app's health). Raises
+    and times button edges; the fault LED follows ``faults`` (the app's health); ``on_action``
+    hears every button action; ``limit`` is a daily limit that already holds (the status LED
+    shows it from the start, e.g. after a restart). Raises
     :class:`GpioError` naming the key, or the pin and its role when a pin cannot be claimed;
     nothing stays claimed then.
     """
@@ -59,6 +62,8 @@ class Board:
         volume: VolumeControl | None = None,
         faults: FaultSource | None = None,
         clock: Clock = time.perf_counter_ns,
+        on_action: Callable[[str], None] | None = None,
+        limit: str | None = None,
     ) -> None:
         config.validate()
         if config.buttons.mode == "push_to_talk" and session.config.turn_detection is not None:
@@ -69,7 +74,7 @@ class Board:
         self.session = session
         self.config = config
         self.loop = loop
-        self.actions = ActionTable(session, loop, volume)
+        self.actions = ActionTable(session, loop, volume, on_action)
         self.buttons = Buttons(
             loop, self.actions.run, bounce_ms=config.buttons.bounce_ms, clock=clock
         )
@@ -82,7 +87,9 @@ class Board:
             self._pins.release()
             raise
         faulted = faults is not None and bool(faults.faults)
-        self.lights = Lights(self.leds, status=session.status, muted=session.muted, faulted=faulted)
+        self.lights = Lights(
+            self.leds, status=session.status, muted=session.muted, faulted=faulted, limit=limit
+        )
         self._unsubscribe = [session.subscribe(self.on_notice)]
         if faults is not None:
             self._unsubscribe.append(faults.subscribe(self.on_notice))

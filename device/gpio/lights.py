@@ -98,11 +98,12 @@ class Lights:
         status: TransportStatus = TransportStatus.DISCONNECTED,
         muted: bool = False,
         faulted: bool = False,
+        limit: str | None = None,
     ) -> None:
         self.leds = leds
         self.status = status
         self.listening = False
-        self.limit: str | None = None
+        self.limit = limit
         self.pattern = ""
         self._show_status()
         self._show_mute(muted)

@@ -174,6 +174,19 @@ class UsagePart:
             self.meter.on_activity()
             self._changed.set()
 
+    @property
+    def limit_shown(self) -> str | None:
+        """The daily limit that holds now (its config key's last part), if any."""
+        return self._shown
+
+    def on_button(self, action: str) -> None:
+        """A button action: activity; a held talk button is the user speaking."""
+        if action in ("begin_turn", "end_turn"):
+            self.meter.on_user_speaking(action == "begin_turn")
+        else:
+            self.meter.on_activity()
+        self._changed.set()
+
     def on_notice(self, notice: Notice) -> None:
         m = self.meter
         match notice:

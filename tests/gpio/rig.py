@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 from creds import token_credential
@@ -119,6 +120,8 @@ class Rig:
         *,
         clock: Clock | None = None,
         faults: FaultSource | None = None,
+        on_action: Callable[[str], None] | None = None,
+        limit: str | None = None,
         **overrides: Any,
     ) -> Board:
         """A board on the mock pins: LED keys (``LED_KEYS``) go to ``[leds]``, the rest to
@@ -135,6 +138,8 @@ class Rig:
                 pin_factory=self.factory,
                 faults=faults,
                 clock=clock or time.perf_counter_ns,
+                on_action=on_action,
+                limit=limit,
             )
         )
 

@@ -140,6 +140,24 @@ async def test_push_to_talk_sends_the_turn_events_on_the_wire(rig: Rig) -> None:
     ]
 
 
+async def test_every_button_action_is_told_to_the_observer_before_it_runs(rig: Rig) -> None:
+    # The usage part listens here: a press is activity, a held talk button is speech.
+    heard: list[tuple[str, str]] = []
+    session = rig.session(config=push_to_talk_config(SessionConfig()))
+    board = rig.build(
+        session, mode="push_to_talk", on_action=lambda a: heard.append((a, session.status.value))
+    )
+    await session.connect()
+    talk = rig.pin(TALK)
+    talk.drive_low()
+    await rig.edges(board, 1)
+    talk.drive_high()
+    await rig.edges(board, 2)
+    await rig.click(board, MUTE)
+    assert [a for a, _ in heard] == ["begin_turn", "end_turn", "toggle_mute"]
+    await until(lambda: session.muted, what="muted by the button")
+
+
 async def test_push_to_talk_needs_turn_detection_off(rig: Rig) -> None:
     session = rig.session()  # server_vad
     with pytest.raises(GpioError, match="turn detection"):

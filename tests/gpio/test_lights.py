@@ -336,6 +336,19 @@ async def test_a_daily_limit_blinks_slowly_until_it_is_cleared(rig: Rig) -> None
     assert all(t < 0.35 for v, t in held if v > 0), held
 
 
+async def test_a_limit_that_already_holds_shows_from_the_start(rig: Rig) -> None:
+    # After a restart on a day whose limit was reached, the board starts with it.
+    session = rig.session()
+    led = rig.pin(STATUS_LED)
+    watch = Watch(session, led)
+    watch.mark("start")
+    board = rig.build(session, limit="daily_output_audio_tokens")
+    assert board.lights.pattern == "limit"
+    await until(lambda: len(watch.since("start")) >= 4, timeout=10, what="slow blinks")
+    on, off = blink_period(watch.since("start"))
+    assert 0.8 <= on <= 1.3 and 0.8 <= off <= 1.3, (on, off)
+
+
 async def test_rgb_wake_word_and_limit_colours(rig: Rig) -> None:
     session = rig.session()
     board = rig.build(session, status=None, status_rgb=[13, 19, 26])
