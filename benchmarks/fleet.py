@@ -1,4 +1,5 @@
-"""A fleet on one broker: N real MQTT bridges (each on a stub command table) and one Mosquitto.
+"""A fleet on one broker: N real MQTT bridges and one Mosquitto. Each bridge serves the real
+command table and state of a session that never connects (only the model link is left out).
 
 * command → reply: an operator client sends ``status`` to one device after another (round
   robin, one at a time) and times publish → reply received;
@@ -37,8 +38,12 @@ import aiomqtt
 import uvloop
 
 from benchmarks import Row, median, percentile, table
+from device.commands import CommandTable
 from device.mqtt import MqttBridge, MqttConfig
 from device.mqtt.bridge import NODELAY
+from device.mqtt.part import DeviceState, mqtt_part
+from device.realtime.models import OpenAIRealtimeModel
+from device.session import RealtimeSession
 
 
 def _rss_kib() -> int:
@@ -84,22 +89,12 @@ class Broker:
             self.proc = None
 
 
-class StubDevice:
-    def __init__(self) -> None:
-        self.muted = False
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "status": "connected",
-            "muted": self.muted,
-            "speaking": False,
-            "faults": [],
-            "usage": {"connected_minutes": 3},
-            "version": "bench",
-        }
-
-    async def dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "status": "connected", "muted": self.muted}
+def device_table() -> tuple[CommandTable, DeviceState]:
+    """One appliance's command surface as the service builds it: the real command table and
+    state over a real (never connected) session; only the model connection is left out."""
+    session = RealtimeSession(OpenAIRealtimeModel(url="ws://127.0.0.1:9/v1/realtime"))
+    table = CommandTable(session)
+    return table, DeviceState(table, version="bench")
 
 
 async def _wait(predicate: Any, timeout: float, what: str) -> None:
@@ -212,20 +207,18 @@ async def _run(devices: int, commands: int) -> list[Row]:
     broker.start()
     try:
         ids = [f"bench{n:04d}" for n in range(devices)]
-        stubs = [StubDevice() for _ in ids]
+        tables = [device_table() for _ in ids]
         gc.collect()
         rss0 = _rss_kib()
         async with contextlib.AsyncExitStack() as stack:
             bridges = []
-            for device_id, stub in zip(ids, stubs, strict=True):
+            for device_id, (table, state) in zip(ids, tables, strict=True):
                 config = MqttConfig.from_table(
                     {"host": "127.0.0.1", "port": broker.port, "device_id": device_id}
                 )
-                bridges.append(
-                    await stack.enter_async_context(
-                        MqttBridge(config, stub.dispatch, stub.state, version="bench")
-                    )
-                )
+                bridge = await stack.enter_async_context(mqtt_part(config, table, state))
+                assert bridge is not None
+                bridges.append(bridge)
             await _wait(lambda: all(b.connected for b in bridges), 120, "all connected")
             await asyncio.sleep(1.0)  # discovery and state published
             gc.collect()
