@@ -284,7 +284,7 @@ def _coerce_literal(value: Any, hint: Any, key: str) -> Any:
 def _section(cls: type[Any], name: str, table: Any, errors: list[str]) -> Any:
     """The section from ``table``; each bad key is added to ``errors`` and left at its
     default, so one pass finds every mistake. A section with its own ``from_table`` (``[mqtt]``)
-    validates itself; its first error is added."""
+    validates itself and reports every problem it finds."""
     if hasattr(cls, "from_table"):
         try:
             return cls.from_table(table)

@@ -171,6 +171,7 @@ def test_config_check_reports_every_error_at_once(
         '[audio]\nrate = "fast"\nstart_threshold_ms = -5\nplayback_rate = 1099511627776\n'
         '[control]\nmode = "0777"\nmax_clients = 0\n[credential]\ntimeout_s = nan\n'
         "[model]\nvad_threshold = nan\n[sound]\nx = 1\n"
+        '[mqtt]\nhost = "broker"\nport = 70000\nkeepalive = "30"\ndevice_id = "all"\n'
     )
     assert main(["config", "check", str(path)]) == 2
     err = capsys.readouterr().err
@@ -183,6 +184,9 @@ def test_config_check_reports_every_error_at_once(
         "credential.timeout_s",
         "model.vad_threshold",
         "sound",
+        "mqtt.port",
+        "mqtt.keepalive",
+        "mqtt.device_id",
     ]
     for key in keys:
         assert f"{path}: {key}" in err, key

@@ -82,53 +82,68 @@ class MqttConfig:
             raise ConfigError("mqtt: expected a table ([mqtt])")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
+        problems: list[str] = []
         for key, value in table.items():
             if key not in fields:
                 known = ", ".join(sorted(fields))
-                raise ConfigError(f"mqtt.{key}: unknown key (known keys: {known})")
+                problems.append(f"mqtt.{key}: unknown key (known keys: {known})")
+                continue
             expected = type(fields[key].default)
             if type(value) is not expected:
-                raise ConfigError(
+                problems.append(
                     f"mqtt.{key}: expected {expected.__name__}, got {type(value).__name__}"
                 )
+                continue
             values[key] = value
         config = cls(**values)
-        config.validate()
+        problems += config.problems()
+        if problems:  # every one, one per line (config check lists them all)
+            raise ConfigError("\n".join(problems))
         if derive_id and config.enabled and not config.device_id:
             config = dataclasses.replace(config, device_id=default_device_id(machine_id))
         return config
 
     def validate(self) -> None:
-        if self.host and (any(c.isspace() for c in self.host) or "/" in self.host):
-            raise ConfigError(f"mqtt.host: expected a host name or address, got {self.host!r}")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"mqtt.port: expected 1..65535, got {self.port}")
-        if not 5 <= self.keepalive <= 3600:
-            raise ConfigError(f"mqtt.keepalive: expected 5..3600 seconds, got {self.keepalive}")
-        if self.ca_file and not self.tls:
-            raise ConfigError("mqtt.ca_file: set only with tls = true")
-        if self.password_file and not self.username:
-            raise ConfigError("mqtt.password_file: needs mqtt.username")
-        self._validate_names()
+        """Raise :class:`ConfigError` listing every problem (one per line)."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError("\n".join(problems))
 
-    def _validate_names(self) -> None:
+    def problems(self) -> list[str]:
+        """Every problem with these settings, each naming its key."""
+        out: list[str] = []
+        if self.host and (any(c.isspace() for c in self.host) or "/" in self.host):
+            out.append(f"mqtt.host: expected a host name or address, got {self.host!r}")
+        if not 0 <= self.port <= 65535:
+            out.append(f"mqtt.port: expected 1..65535, got {self.port}")
+        if not 5 <= self.keepalive <= 3600:
+            out.append(f"mqtt.keepalive: expected 5..3600 seconds, got {self.keepalive}")
+        if self.ca_file and not self.tls:
+            out.append("mqtt.ca_file: set only with tls = true")
+        if self.password_file and not self.username:
+            out.append("mqtt.password_file: needs mqtt.username")
+        return out + self._name_problems()
+
+    def _name_problems(self) -> list[str]:
+        out: list[str] = []
         if self.device_id and not DEVICE_ID.match(self.device_id):
-            raise ConfigError(
+            out.append(
                 f"mqtt.device_id: expected 1-64 letters, digits, '-' or '_', got {self.device_id!r}"
             )
         if self.device_id in ("all", "list"):
-            raise ConfigError(
+            out.append(
                 f"mqtt.device_id: {self.device_id!r} is reserved for the fleet; choose another id"
             )
         for key in ("topic_prefix", "discovery_prefix"):
             value = getattr(self, key)
             if _TOPIC_BAD.search(value) or value.startswith("/") or value.endswith("/"):
-                raise ConfigError(
+                out.append(
                     f"mqtt.{key}: not a topic prefix (no '+', '#', leading or trailing '/'): "
                     f"{value!r}"
                 )
         if not self.discovery_prefix:
-            raise ConfigError("mqtt.discovery_prefix: must not be empty")
+            out.append("mqtt.discovery_prefix: must not be empty")
+        return out
 
     def password(self) -> str | None:
         """Read the password file (at connect time, so a rotated secret is picked up)."""
