@@ -333,6 +333,12 @@ out["packet_errno"] = refused(lambda: socket.socket(socket.AF_PACKET, socket.SOC
 out["wx_mmap_errno"] = refused(lambda: mmap.mmap(-1, 4096, prot=7))
 out["setpriority_errno"] = refused(lambda: os.setpriority(os.PRIO_PROCESS, 0, 19))
 
+# the wake word: TFLite's interpreter loads and runs under MemoryDenyWriteExecute=
+from device.wake.detector import WakeDetector
+detector = WakeDetector("okay_nabu")
+detector.feed(b"\x00\x00" * 16000)  # one second of silence at 16 kHz
+out["wake_samples"] = detector.samples
+
 # ctypes callbacks need executable trampolines: libffi must manage without W+X memory
 import ctypes
 callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda v: v + 1)
@@ -413,6 +419,7 @@ def test_the_service_stack_runs_inside_the_units_seccomp_sandbox(
     assert out["control_status"] == {"ok": True, "status": "disconnected", "muted": False}
     assert out["notified"] is True
     assert out["ctypes_callback"] == 42
+    assert out["wake_samples"] == 16000
     # ... and the sandbox was really in force
     assert out["netlink_errno"] == 97  # EAFNOSUPPORT: RestrictAddressFamilies=
     assert out["packet_errno"] == 97
