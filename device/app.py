@@ -241,6 +241,7 @@ class Appliance:
             send=self._on_frame,
             publish=self.commands.publish,
             acknowledge=self.earcons.wake_heard,
+            connect_failed=self.earcons.wake_connect_failed,
             notify=notify,
         )
 

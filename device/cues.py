@@ -48,6 +48,10 @@ class Earcons:
         """The wake word was heard: the connect cue now, and not again once connected."""
         self._play(self._policy.wake_heard())
 
+    def wake_connect_failed(self) -> None:
+        """That wake word's connect failed: a later connect sounds its own cue."""
+        self._policy.wake_connect_failed()
+
     def _play(self, name: str | None) -> None:
         if name is None:
             return

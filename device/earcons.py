@@ -102,6 +102,11 @@ class EarconPolicy:
         self._connect_played = self.enabled
         return "connect" if self.enabled else None
 
+    def wake_connect_failed(self) -> None:
+        """The wake word's connect failed or was refused: the next connect (a button's, after
+        a refusal that left the status unchanged) has its own ``connect`` cue again."""
+        self._connect_played = False
+
     def cue(self, notice: Notice) -> EarconName | None:
         """The earcon to play for ``notice`` (``None``: none); remembers the status."""
         name: EarconName | None = None

@@ -181,3 +181,14 @@ def test_a_wake_word_connect_sounds_one_connect_cue_not_two() -> None:
     # A later button connect has its own cue again.
     assert [policy.cue(StatusChanged(s)) for s in (C, K)] == [None, "connect"]
     assert EarconPolicy(enabled=False).wake_heard() is None
+
+
+def test_a_refused_wake_word_connect_leaves_the_next_connect_its_own_cue() -> None:
+    # The daily limit closed the session; a wake word's connect is then refused without any
+    # status change, so no StatusChanged ends the wake word's claim on the connect cue.
+    policy = EarconPolicy(status=TransportStatus.CLOSED)
+    C, K = TransportStatus.CONNECTING, TransportStatus.CONNECTED
+    assert policy.wake_heard() == "connect"
+    policy.wake_connect_failed()
+    # After midnight, a button connect: its connect cue sounds.
+    assert [policy.cue(StatusChanged(s)) for s in (C, K)] == [None, "connect"]

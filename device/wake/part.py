@@ -7,10 +7,13 @@ both to a :class:`~device.wake.gate.WakeGate` and carries out its actions:
 - ``WakeDetected``: the connect earcon, ``{"event": "wake", "model": ...}`` on the command
   table (control socket, MQTT) and ``session.connect()`` with the configured credential, as
   the connect button does (a failure is reported by the session: an error event, ``closed``;
-  the held audio is then dropped and the detector listens again);
-- ``Release``: the held speech to ``session.send_audio`` in chunks of :data:`RELEASE_CHUNK`
-  frames (the session's mic backlog is bounded by frame count), in order, before any later
-  live frame (it happens inside the ``connected`` notice, on the loop);
+  whatever the connect ended in, the gate is then told the session's status again, so held
+  audio is dropped and the detector listens again even when a refusal left the status
+  ``closed`` unchanged; ``connect_failed`` is called, so the earcons forget the cue played);
+- ``Release``: the held speech to ``session.send_audio`` in at most :data:`RELEASE_APPENDS`
+  appends (the session's mic backlog is bounded by count, 25 by default: all of
+  ``max_hold_s`` must fit), in order, before any later live frame (it happens inside the
+  ``connected`` notice, on the loop);
 - ``Forward``: the live frame to ``send`` (the app's mic path: half-duplex, then the session);
 - ``Interrupt``: :meth:`RealtimeSession.interrupt` (a barge-in) when a reply is playing.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -36,8 +40,11 @@ from .gate import Action, Forward, HeldDropped, Interrupt, Release, WakeDetected
 
 log = logging.getLogger("device.wake")
 
-#: Held frames (20 ms) per ``send_audio`` call when the held speech is released.
+#: Fewest held frames (20 ms) per ``send_audio`` call when the held speech is released.
 RELEASE_CHUNK = 10
+#: Most ``send_audio`` calls for one release: a few of the session's 25 backlog slots, whatever
+#: ``max_hold_s`` (30 s at most: 6 s, 288 KB of PCM, 384 KB of base64 per append).
+RELEASE_APPENDS = 5
 #: Statuses in which the device listens for the wake word.
 _IDLE = (TransportStatus.DISCONNECTED, TransportStatus.CLOSED)
 
@@ -69,12 +76,14 @@ class WakePart:
         send: Callable[[bytes], object],
         publish: Callable[[dict[str, Any]], None],
         acknowledge: Callable[[], None] | None = None,
+        connect_failed: Callable[[], None] | None = None,
         notify: Callable[[Notice], None] | None = None,
     ) -> None:
         self.section = section
         self.session = session
         self._mic, self._send, self._publish = mic, send, publish
         self._acknowledge, self._notify = acknowledge, notify
+        self._connect_failed = connect_failed
         self.detector: WakeDetector | None = None
         self.gate: WakeGate | None = None
         self.detections = 0
@@ -173,18 +182,15 @@ class WakePart:
     def _release(self, frames: tuple[bytes, ...], dropped: int) -> None:
         if dropped:
             log.warning("held speech over wake.max_hold_s: %.2f s not sent", dropped / 24000)
-        for i in range(0, len(frames), RELEASE_CHUNK):
-            self.session.send_audio(b"".join(frames[i : i + RELEASE_CHUNK]))
+        chunk = max(RELEASE_CHUNK, math.ceil(len(frames) / RELEASE_APPENDS))
+        for i in range(0, len(frames), chunk):
+            self.session.send_audio(b"".join(frames[i : i + chunk]))
         log.info("sent %.2f s of speech held since the wake word", len(frames) * 0.02)
 
     def _detected(self, model: str) -> None:
         self.detections += 1
         log.info("wake word %s heard: connecting", model)
-        if self._acknowledge is not None:
-            try:
-                self._acknowledge()  # the connect earcon, played once for this connect
-            except Exception:
-                log.exception("could not acknowledge the wake word")
+        self._call(self._acknowledge, "the wake word acknowledgement")  # the connect earcon
         self._publish({"event": "wake", "model": model})
         if self._connect is None or self._connect.done():
             self._connect = asyncio.get_running_loop().create_task(
@@ -196,6 +202,20 @@ class WakePart:
             await self.session.connect()
         except VoiceDeviceError as exc:  # the session has reported it (error event, closed)
             log.warning("connect after the wake word failed: %s", exc)
+            self._call(self._connect_failed, "the failed wake word connect")
+        # A refusal that leaves the status as it was (``closed`` by an earlier limit) sends
+        # no StatusChanged: tell the gate the status now, or it would hold for ever.
+        if self.gate is not None and self._off:
+            self._apply(self.gate.on_status(self.session.status.value))
+            self._update_listening()
+
+    @staticmethod
+    def _call(callback: Callable[[], None] | None, what: str) -> None:
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                log.exception("%s failed", what)
 
     def _update_listening(self) -> None:
         now = not self.session.muted and self.session.status in _IDLE

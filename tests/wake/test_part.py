@@ -4,6 +4,7 @@ the status LED is told, and that live frames reach the model only through the pa
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from device.session import RealtimeSession
 from device.wake.config import WakeSection
 from device.wake.part import WakePart
 
-from .speech import espeak, silence, voiced_end
+from .speech import espeak, silence, voiced_end, voiced_start
 
 pytestmark = pytest.mark.simulator(reply_seconds=0.5)
 
@@ -68,3 +69,119 @@ async def test_muted_means_no_wake_listener_and_the_led_follows(sim: Simulator) 
         await session.disconnect()
         assert told[-1] == WakeListening(True)
     assert told[-1] == WakeListening(False) and len(mic) == 0
+
+
+def utterance(question: str, gap_s: float = 0.2) -> tuple[np.ndarray, int]:
+    """0.5 s silence, "okay nabu", ``gap_s``, ``question`` (16 kHz); and the sample (16 kHz)
+    where the question starts."""
+    wake, said = espeak("okay nabu"), espeak(question)
+    wake = wake[: round(voiced_end(wake) * 16000)]
+    said = said[round(voiced_start(said) * 16000) :]
+    head = np.concatenate([silence(0.5), wake, silence(gap_s)])
+    return np.concatenate([head, said]), len(head)
+
+
+def wire(sim: Simulator) -> bytes:
+    """Every mic byte the simulator received, in order."""
+    appends = [e for e in sim.received if e["type"] == "input_audio_buffer.append"]
+    return b"".join(base64.b64decode(e["audio"]) for e in appends)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+
+async def say_and_connect(
+    part: WakePart, mic: MicFanout, sim: Simulator, audio16: np.ndarray, speech16: int
+) -> None:
+    """Say ``audio16`` faster than real time (held while the connection opens), then 0.2 s of
+    a tone live once connected; the simulator must get exactly the speech from the end of the
+    wake word on, then the tone: nothing older, nothing dropped, no gap, no duplicate."""
+    said = frames24(audio16)
+    for frame in said:  # one frame at a time, as the capture does; the loop is not yielded to
+        mic.deliver([frame])
+    await until(lambda: part.session.status.value == "connected", 10, "connected")
+    live = frames24((8000 * np.sin(2 * np.pi * 440 * np.arange(3200) / 16000)).astype(np.int16))
+    mic.deliver(live)
+    tail = b"".join(live)
+    await until(lambda: wire(sim).endswith(tail), 10, "the live frames on the wire")
+    held = wire(sim)[: -len(tail)]
+    stream = b"".join(said)
+    assert stream.endswith(held), "held speech missing, out of order or older than the wake word"
+    question_from = speech16 * 3 // 2 * 2
+    assert len(held) >= len(stream) - question_from, "the start of the question was not sent"
+    assert len(held) <= len(stream) - question_from + 24000, "audio of the wake word was sent"
+
+
+@pytest.mark.simulator(reply_seconds=0.2)
+async def test_refused_wake_connects_drop_the_held_speech_and_listen_again(
+    sim: Simulator,
+) -> None:
+    refusal: list[str | None] = ["limits.minutes_per_day reached (1 of 1 minutes)"]
+    session = RealtimeSession(
+        OpenAIRealtimeModel(url=sim.url),
+        credential_provider=credential,
+        connect_guard=lambda: refusal[0],
+    )
+    mic = MicFanout("test")
+    events: list[dict[str, Any]] = []
+    heard, failed = Recorder(), Recorder()
+    part = WakePart(
+        WakeSection(model="okay_nabu"),
+        session=session,
+        mic=mic,
+        send=session.send_audio,
+        publish=events.append,
+        acknowledge=heard,
+        connect_failed=failed,
+    )
+    async with part:
+        gate = part.gate
+        assert gate is not None
+        for n, question in enumerate(["is the museum open", "how much is a ticket"], 1):
+            audio, _ = utterance(question)
+            for frame in frames24(np.concatenate([audio, silence(1)])):
+                mic.deliver([frame])
+            assert part.detections == n and heard.calls == n, "one acknowledgement per wake word"
+            # The held speech is dropped and the detector listens again, although the second
+            # refusal leaves the status "closed" as it was (no StatusChanged).
+            await until(lambda: gate.mode == "listening", 5, f"listening after refusal {n}")
+            assert gate.kept_samples < 24000 and session.status.value == "closed"
+            assert failed.calls == n, "the earcons are not told that the connect failed"
+        assert sim.connections == 0 and wire(sim) == b""
+        refusal[0] = None  # midnight: the limit no longer holds
+        audio, speech = utterance("when does the museum close")
+        await say_and_connect(part, mic, sim, audio, speech)
+        assert part.detections == heard.calls == 3 and failed.calls == 2
+        assert sim.connections == 1 and len(events) == 3
+        await session.disconnect()
+
+
+@pytest.mark.simulator(reply_seconds=0.2)
+async def test_nine_seconds_held_all_reach_the_model_in_order(sim: Simulator) -> None:
+    session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), credential_provider=credential)
+    mic = MicFanout("test")
+    heard = Recorder()
+    part = WakePart(
+        WakeSection(model="okay_nabu", max_hold_s=10),
+        session=session,
+        mic=mic,
+        send=session.send_audio,
+        publish=lambda _: None,
+        acknowledge=heard,
+    )
+    long = "when does the museum close, and is there a cafe near the entrance where we can sit"
+    audio, speech = utterance(long)
+    more = [espeak("and do you sell tickets for the exhibition"), espeak("and can children go in")]
+    audio = np.concatenate([audio, *more])
+    held_s = (len(audio) - speech) / 16000
+    assert 8.5 <= held_s <= 9.5, f"{held_s:.1f} s of speech after the wake word"
+    async with part:
+        await say_and_connect(part, mic, sim, audio, speech)
+        assert part.detections == heard.calls == 1
+        assert session.stats.frames_dropped_backlog == 0
+        await session.disconnect()
