@@ -262,6 +262,33 @@ async def test_fleet_cli_lists_devices_and_commands_one_or_all(
     assert await asyncio.to_thread(fleet, ["fleet", "list", "--config", str(tmp_path)]) == 2
 
 
+async def test_fleet_remove_clears_a_retired_device_from_the_broker_and_home_assistant(
+    broker: Mosquitto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n')
+    stub = Stub()
+    async with MqttBridge(config(broker, "k1"), stub.dispatch, stub.state) as bridge:
+        await until(lambda: bridge.connected, what="connected")
+    async with MqttBridge(config(broker, "k2"), stub.dispatch, stub.state) as bridge:
+        await until(lambda: bridge.connected, what="connected")
+    retained = ("homeassistant/#", "voice-device/+/availability", "voice-device/+/state")
+    async with watch(broker.port, *retained) as w:
+        await w.wait(lambda: "voice-device/k2/state" in w.latest, "both devices retained")
+        assert any("voice_device_k1" in t for t in w.latest)
+    # k1 is unplugged for good (it last said "offline"): the operator removes it.
+    argv = ["fleet", "remove", "k1", "--config", str(conf)]
+    assert await asyncio.to_thread(fleet, argv) == 0
+    assert "k1: cleared 14 retained topics" in capsys.readouterr().out
+    async with watch(broker.port, *retained) as w:
+        await w.wait(lambda: "voice-device/k2/state" in w.latest, "k2 still retained")
+        left = {t for t, p, _ in w.messages if p}
+    assert not [t for t in left if "k1" in t]  # nothing of k1 left for HA or `fleet list`
+    assert any("voice_device_k2" in t for t in left)  # the others untouched
+    assert await asyncio.to_thread(fleet, ["fleet", "remove", "all", "--config", str(conf)]) == 2
+    assert "not a device id" in capsys.readouterr().err
+
+
 async def test_fleet_cli_without_a_broker_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

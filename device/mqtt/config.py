@@ -21,6 +21,8 @@ MACHINE_ID = Path("/etc/machine-id")
 #: Topic level for the whole fleet: ``voice-device/<device_id>/…`` and ``voice-device/all/command``.
 FLEET_ROOT = "voice-device"
 DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: Words the fleet CLI and topics use in place of a device id.
+RESERVED_IDS = ("all", "list", "remove")
 _TOPIC_BAD = re.compile(r"[+#\x00]")
 
 
@@ -130,7 +132,7 @@ class MqttConfig:
             out.append(
                 f"mqtt.device_id: expected 1-64 letters, digits, '-' or '_', got {self.device_id!r}"
             )
-        if self.device_id in ("all", "list"):
+        if self.device_id in RESERVED_IDS:
             out.append(
                 f"mqtt.device_id: {self.device_id!r} is reserved for the fleet; choose another id"
             )

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..realtime.errors import ConfigError, CredentialError, VoiceDeviceError
-from .config import DEVICE_ID, FLEET_ROOT, MqttConfig
+from .config import DEVICE_ID, FLEET_ROOT, RESERVED_IDS, MqttConfig
+from .discovery import clearing_messages
 
 if TYPE_CHECKING:  # imported when used: the CLI registers `fleet` without loading the client
     import aiomqtt
@@ -121,6 +122,21 @@ async def fleet_command(
     return replies
 
 
+async def fleet_remove(config: MqttConfig, device: str) -> list[str]:
+    """Clear what a retired device left retained on the broker: its Home Assistant discovery
+    configs (Home Assistant then removes the device), availability and state. Needs an account
+    the ACL lets write those topics (docs/fleet.md). Returns the topics cleared."""
+    if not DEVICE_ID.match(device) or device in RESERVED_IDS:
+        raise ConfigError(f"fleet remove: {device!r} is not a device id")
+    gone = replace(config, device_id=device, topic_prefix="")
+    topics = [topic for topic, _ in clearing_messages(gone)]
+    topics += [f"{gone.prefix}/availability", f"{gone.prefix}/state"]
+    async with _client(config) as client:
+        for topic in topics:
+            await client.publish(topic, b"", qos=1, retain=True)
+    return topics
+
+
 def _request(command: str, args: list[str]) -> dict[str, Any]:
     if command == "say":
         if not args:
@@ -139,7 +155,7 @@ def _request(command: str, args: list[str]) -> dict[str, Any]:
 def add_fleet_parser(sub: Any) -> None:
     """Register ``fleet`` on the CLI's subparsers (``sub = p.add_subparsers(...)``)."""
     fleet = sub.add_parser("fleet", help="list or command every appliance on the MQTT broker")
-    fleet.add_argument("target", metavar="list|DEVICE|all")
+    fleet.add_argument("target", metavar="list|remove|DEVICE|all")
     # Not "command": the CLI's top-level subparsers already store the subcommand there.
     fleet.add_argument(
         "fleet_command", nargs="?", metavar="COMMAND", help="status, connect, mute, say TEXT, …"
@@ -205,14 +221,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         print(f"voice-device: {exc}", file=sys.stderr)
         return 2
     try:
-        if args.target == "list":
-            _print_list(asyncio.run(fleet_list(config)))
-            return 0
-        if not args.fleet_command:
-            raise ConfigError("fleet: give a command, e.g. `fleet all status`")
-        request = _request(args.fleet_command, args.fleet_args)
-        wait = args.wait if args.wait is not None else (5.0 if args.target == "all" else 60.0)
-        replies = asyncio.run(fleet_command(config, args.target, request, wait=wait))
+        return _act(config, args)
     except (ConfigError, CredentialError) as exc:  # bad arguments, operator password file
         print(f"voice-device: {exc}", file=sys.stderr)
         return 2
@@ -222,6 +231,23 @@ def run_fleet(args: argparse.Namespace) -> int:
     except VoiceDeviceError as exc:
         print(f"voice-device: fleet: {exc}", file=sys.stderr)
         return 3
+
+
+def _act(config: MqttConfig, args: argparse.Namespace) -> int:
+    if args.target == "list":
+        _print_list(asyncio.run(fleet_list(config)))
+        return 0
+    if args.target == "remove":
+        if not args.fleet_command:
+            raise ConfigError("fleet remove: give the device id, e.g. `fleet remove k1`")
+        cleared = asyncio.run(fleet_remove(config, args.fleet_command))
+        print(f"{args.fleet_command}: cleared {len(cleared)} retained topics")
+        return 0
+    if not args.fleet_command:
+        raise ConfigError("fleet: give a command, e.g. `fleet all status`")
+    request = _request(args.fleet_command, args.fleet_args)
+    wait = args.wait if args.wait is not None else (5.0 if args.target == "all" else 60.0)
+    replies = asyncio.run(fleet_command(config, args.target, request, wait=wait))
     for device, reply in sorted(replies.items()):
         print(f"{device}\t{json.dumps(reply)}")
     if not replies:
