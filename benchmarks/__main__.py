@@ -36,6 +36,7 @@ MODULES: list[tuple[str, dict[str, object], dict[str, object]]] = [
     ("fleet", {"devices": 200, "commands": 1000}, {"devices": 50, "commands": 200}),
     ("wake", {"seconds": 120.0, "rounds": 3}, {"seconds": 30.0, "rounds": 1}),
     ("wake_connect", {"rounds": 24}, {"rounds": 6}),
+    ("wake_service", {"seconds": 60.0}, {"seconds": 15.0}),
 ]
 
 
