@@ -127,7 +127,6 @@ class RealtimeSession(ConnectionSupervisor):
         base = config or SessionConfig()
         if len(self.tools) and not base.tools:
             base = SessionConfig(**{**_fields(base), "tools": self.tools.specs()})
-        model.provider_info.check_config(base)  # ConfigError: what this provider does not take
         self.conversation = Conversation(base, provider=model.provider_info)
         self.sink: AudioSink = sink or NullSink()
         self._speech_watch: asyncio.Task[None] | None = None

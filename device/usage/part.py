@@ -278,8 +278,10 @@ class UsagePart:
     async def _end(self, stop: Stop) -> None:
         if stop.limit is not None:
             log.warning("usage limit reached: %s", stop.limit)
-            await self.session.close_with_error("limit", str(stop.limit))
+            # Announced first: by the time the status says closed, every listener (LED,
+            # control socket, MQTT) knows why; the LED shows it once the session is inactive.
             self._show_limit(stop.limit)
+            await self.session.close_with_error("limit", str(stop.limit))
             self.store.save(self.meter.ledger)
             return
         seconds = self.meter.idle.idle_s
