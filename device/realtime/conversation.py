@@ -234,9 +234,10 @@ class Conversation:
 
     def interrupted(self, item_id: str | None, heard_ms: float = 0.0) -> list[Output]:
         """The speaker was silenced (after :class:`StopPlayback`); ``heard_ms`` of ``item_id``
-        had been played. The truncate carries that, never more than the model sent."""
+        had been played. The truncate carries that, never more than the model sent; audio
+        the server sent without an item id (``""``) cannot be truncated."""
         out = self._set_speaking(False)
-        if item_id is not None and self.phase == "live":
+        if item_id and self.phase == "live":
             received = int(self._received_ms.get(item_id, 0.0))
             out.append(TruncateItem(item_id, max(0, min(int(heard_ms), received))))
         return out
