@@ -335,7 +335,10 @@ class Conversation:
         name = event.name or self._tool_names.pop(call_id, None)
         if not self._tools.add(call_id, self.response_id):
             log.warning("refused a tool call: %d calls already running", len(self._tools))
-            return [SendToolOutput(call_id, '{"error": "too many tool calls at once"}')]
+            out: list[Output] = [
+                SendToolOutput(call_id, '{"error": "too many tool calls at once"}')
+            ]
+            return [*out, CreateResponse()] if self._tools.refused(self.response_id) else out
         return [RunTool(call_id, name, arguments)]
 
     def _session_updated(self, event: SessionUpdated) -> list[Output]:
