@@ -33,8 +33,11 @@ log = logging.getLogger("device.transport")
 Connection = ClientConnection
 ConnectionClosed = websockets.exceptions.ConnectionClosed
 
-#: Largest message accepted from the model (GA audio deltas are far below this).
-MAX_MESSAGE = 16 * 1024 * 1024
+#: Largest message accepted from the model; a bigger one closes the connection (1009) and the
+#: session reconnects. Audio deltas are a few hundred ms (1 MiB of base64 is ~16 s of 24 kHz
+#: PCM16) and session echoes are bounded by the model's context, so 1 MiB leaves ample room
+#: while a hostile peer cannot make the device hold 16 MiB per message.
+MAX_MESSAGE = 1024 * 1024
 PING_INTERVAL = 10.0
 PING_TIMEOUT = 10.0
 OPEN_TIMEOUT = 10.0
