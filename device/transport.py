@@ -8,7 +8,8 @@ with the right headers and limits and turns handshake failures into our exceptio
   configured endpoint is the endpoint, a redirect is never followed (it would carry the key
   and the microphone elsewhere);
 * any other HTTP status, DNS/TCP/TLS failure or timeout → :class:`ConnectError`;
-* a ``url`` credential for a provider without signed URLs (xAI) → :class:`CredentialError`.
+* a ``url`` credential for a provider without signed URLs (xAI), or whose URL is not
+  ``wss://`` (``ws://`` only to a loopback host) → :class:`CredentialError`.
 
 Messages name the host and the failure, never the credential or a signed URL's query string.
 """
@@ -21,7 +22,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from .realtime.credentials import Credential
-from .realtime.errors import AuthError, ConnectError
+from .realtime.errors import AuthError, ConfigError, ConnectError, CredentialError
 from .realtime.models import RealtimeModel, check_endpoint
 from .redact import REDACT, public_url, register_url
 
@@ -32,8 +33,11 @@ log = logging.getLogger("device.transport")
 Connection = ClientConnection
 ConnectionClosed = websockets.exceptions.ConnectionClosed
 
-#: Largest message accepted from the model (GA audio deltas are far below this).
-MAX_MESSAGE = 16 * 1024 * 1024
+#: Largest message accepted from the model; a bigger one closes the connection (1009) and the
+#: session reconnects. Audio deltas are a few hundred ms (1 MiB of base64 is ~16 s of 24 kHz
+#: PCM16) and session echoes are bounded by the model's context, so 1 MiB leaves ample room
+#: while a hostile peer cannot make the device hold 16 MiB per message.
+MAX_MESSAGE = 1024 * 1024
 PING_INTERVAL = 10.0
 PING_TIMEOUT = 10.0
 OPEN_TIMEOUT = 10.0
@@ -56,6 +60,16 @@ def _redirect_error(where: str, status: int, headers: object) -> ConnectError:
     )
 
 
+def _check_credential_url(url: str) -> None:
+    """:func:`check_endpoint` for a ``url`` credential: its error is the credential's, naming
+    the URL as ``scheme://host:port`` (the path and query of a signed URL are secret)."""
+    shown = public_url(url)
+    try:
+        check_endpoint(url, what="credential.url" + ("" if shown[0] == "(" else f" ({shown})"))
+    except ConfigError as exc:
+        raise CredentialError(str(exc)) from None
+
+
 async def open_connection(
     model: RealtimeModel,
     credential: Credential,
@@ -73,7 +87,7 @@ async def open_connection(
     model.provider_info.check_credential_kind(credential.kind)
     if credential.kind == "url":
         url = credential.secret
-        check_endpoint(url)
+        _check_credential_url(url)
         headers: dict[str, str] = {}
     else:
         url = model.endpoint()

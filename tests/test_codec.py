@@ -269,6 +269,61 @@ def test_malformed_input_is_one_protocol_error_naming_the_problem(data: Any, nee
         OpenAICodec().decode(data)
 
 
+LONG = "x" * 257  # one past the longest id the codec accepts
+FIT = "y" * 256
+
+
+@pytest.mark.parametrize("codec_cls", [OpenAICodec, XAICodec])
+@pytest.mark.parametrize(
+    ("wire", "field"),
+    [
+        ({"type": "response.output_audio.delta", "response_id": LONG, "item_id": "i",
+          "delta": "AAAAAA=="}, "response_id"),
+        ({"type": "response.output_audio.delta", "response_id": "r", "item_id": LONG,
+          "delta": "AAAAAA=="}, "item_id"),
+        ({"type": "response.output_audio.done", "response_id": "r", "item_id": LONG}, "item_id"),
+        ({"type": "response.output_text.delta", "item_id": LONG, "delta": "a"}, "item_id"),
+        ({"type": "response.output_audio_transcript.done", "item_id": LONG}, "item_id"),
+        ({"type": "input_audio_buffer.speech_started", "item_id": LONG}, "item_id"),
+        ({"type": "response.created", "response": {"id": LONG}}, "id"),
+        ({"type": "response.done", "response": {"id": LONG, "status": "completed"}}, "id"),
+        ({"type": "response.output_item.added", "item": {"type": "function_call", "id": "i",
+          "call_id": LONG, "name": "f"}}, "call_id"),
+        ({"type": "response.output_item.added", "item": {"type": "function_call", "id": "i",
+          "call_id": "c", "name": LONG}}, "name"),
+        ({"type": "response.function_call_arguments.done", "call_id": LONG, "arguments": "{}"},
+         "call_id"),
+        ({"type": "response.function_call_arguments.done", "call_id": "c", "name": LONG,
+          "arguments": "{}"}, "name"),
+    ],
+)  # fmt: skip
+def test_an_overlong_id_or_tool_name_is_a_protocol_error_naming_the_field(
+    codec_cls: type[OpenAICodec], wire: dict[str, Any], field: str
+) -> None:
+    """The conversation remembers hundreds of ids and names: a peer cannot make each one
+    megabytes long. 256 characters still pass (OpenAI's are ~30)."""
+    codec = codec_cls()
+    with pytest.raises(ProtocolError, match=f"'{field}' is 257 characters long"):
+        codec.decode(json.dumps(wire))
+    fits = json.loads(json.dumps(wire).replace(LONG, FIT))
+    assert codec.decode(json.dumps(fits)) is not None
+
+
+def test_an_unknown_type_is_remembered_and_logged_cut_short(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    codec = OpenAICodec()
+    with caplog.at_level("INFO", logger="device.realtime"):
+        for n in range(300):
+            assert codec.decode(json.dumps({"type": f"{n:03d}" + "z" * 100_000})) is None
+    remembered = codec._unknown.seen
+    assert len(remembered) == 256 and all(len(kind) <= 80 for kind in remembered)
+    assert caplog.records and all(len(r.getMessage()) < 200 for r in caplog.records)
+    error_like = codec.decode(json.dumps({"type": "e" * 100_000 + ".error"}))
+    assert isinstance(error_like, ServerError) and len(error_like.message) < 200
+    assert len(error_like.event_type) <= 80
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: (

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from device.realtime.batches import MAX_CALLS_IN_FLIGHT
 from device.realtime.conversation import MAX_IDS, Conversation
 from device.realtime.effects import (
     Configured,
@@ -414,6 +415,53 @@ def test_a_flood_of_tool_calls_is_answered_without_running_them_all() -> None:
     refused = [o for o in ran if isinstance(o, SendToolOutput)]
     assert len(running) == 32 and len(refused) == 1000 - 32
     assert "error" in json.loads(refused[0].output)
+
+
+def _fill_tool_slots(conv: Conversation, n: int = MAX_CALLS_IN_FLIGHT) -> None:
+    """``n`` slow calls of response ``r0`` that keep running."""
+    conv.receive(ResponseCreated("r0"))
+    for i in range(n):
+        assert conv.receive(ToolCall(f"slow{i}", "x", "{}")) == [RunTool(f"slow{i}", "x", "{}")]
+
+
+def _creates(out: list[Output]) -> int:
+    return sum(isinstance(o, CreateResponse) for o in out)
+
+
+def test_a_response_whose_every_call_is_refused_still_gets_its_reply() -> None:
+    conv = live()
+    _fill_tool_slots(conv)
+    conv.receive(ResponseCreated("r1"))
+    refused = [o for c in ("a", "b") for o in conv.receive(ToolCall(c, "x", "{}"))]
+    assert [type(o) for o in refused] == [SendToolOutput, SendToolOutput]  # no create mid-response
+    assert all("error" in json.loads(o.output) for o in refused if isinstance(o, SendToolOutput))
+    done = conv.receive(ResponseDone("r1"))
+    assert done == [CreateResponse(), ResponseUsage("r1", None)]
+    # r0's batch is still answered on its own, once.
+    assert _creates(conv.receive(ResponseDone("r0"))) == 0
+    late = [o for i in range(MAX_CALLS_IN_FLIGHT) for o in conv.tool_result(f"slow{i}", "{}")]
+    assert _creates(late) == 1 and late[-1] == CreateResponse()
+
+
+def test_a_refused_call_counts_as_answered_next_to_a_running_one() -> None:
+    conv = live()
+    _fill_tool_slots(conv, MAX_CALLS_IN_FLIGHT - 1)
+    conv.receive(ResponseCreated("r1"))
+    assert conv.receive(ToolCall("a", "x", "{}")) == [RunTool("a", "x", "{}")]
+    (refusal,) = conv.receive(ToolCall("b", "x", "{}"))
+    assert isinstance(refusal, SendToolOutput) and refusal.call_id == "b"
+    assert _creates(conv.receive(ResponseDone("r1"))) == 0  # "a" is still running
+    assert conv.tool_result("a", "1") == [SendToolOutput("a", "1"), CreateResponse()]
+
+
+def test_a_refused_call_outside_any_response_is_answered_on_its_own() -> None:
+    conv = live()
+    conv.receive(ResponseCreated("r0"))
+    for i in range(MAX_CALLS_IN_FLIGHT):
+        conv.receive(ToolCall(f"slow{i}", "x", "{}"))
+    conv.receive(ResponseDone("r0"))  # the slow calls keep running
+    out = conv.receive(ToolCall("late", "x", "{}"))  # no response is active
+    assert [type(o) for o in out] == [SendToolOutput, CreateResponse]
 
 
 # ------------------------------------------------------------------ bounded memory

@@ -23,8 +23,8 @@ from device.config import parse_config
 from device.credsource import make_provider
 from device.devtools.simulator import Simulator
 from device.doctor import _check_credential
-from device.realtime.credentials import parse_credential
-from device.realtime.errors import ConnectError, CredentialSourceError
+from device.realtime.credentials import Credential, parse_credential
+from device.realtime.errors import ConnectError, CredentialError, CredentialSourceError
 from device.realtime.models import OpenAIRealtimeModel
 from device.redact import REDACT, install_on_root, public_url, register_url
 from device.transport import open_connection
@@ -146,3 +146,27 @@ async def test_a_refused_connection_names_only_scheme_host_port() -> None:
     with pytest.raises(ConnectError) as info:
         await asyncio.wait_for(open_connection(OpenAIRealtimeModel(), cred), 10)
     assert f"ws://127.0.0.1:{port}" in str(info.value) and "SECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "why"),
+    [
+        ("ws://relay.example:8080/signed/PATH-SECRET?sig=Q-SECRET",
+         "credential.url (ws://relay.example:8080)", "only allowed to a loopback host"),
+        ("https://relay.example/signed/PATH-SECRET?sig=Q-SECRET",
+         "credential.url (https://relay.example)", "expected a wss:// URL"),
+        ("ws://[relay/PATH-SECRET?sig=Q-SECRET", "credential.url: ",
+         "not a valid URL"),
+    ],
+)  # fmt: skip
+async def test_a_bad_url_credential_is_a_credential_error_naming_its_host_only(
+    url: str, shown: str, why: str
+) -> None:
+    """A ``url`` credential built without :func:`parse_credential` (a custom provider) is
+    still checked before dialling; the error is the credential's, not ``model.url``'s."""
+    cred = Credential("url", url, datetime.now(UTC) + timedelta(minutes=5))
+    with pytest.raises(CredentialError) as info:
+        await open_connection(OpenAIRealtimeModel(url="wss://api.example/v1/realtime"), cred)
+    message = str(info.value)
+    assert message.startswith(shown) and why in message
+    assert "model.url" not in message and "SECRET" not in message

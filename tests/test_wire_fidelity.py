@@ -17,9 +17,13 @@ from waiting import until
 
 from device.devtools.simulator import INPUT_AUDIO_TOKENS_PER_S, OUTPUT_AUDIO_TOKENS_PER_S, Simulator
 from device.realtime import OpenAICodec, XAICodec
+from device.realtime.codec import encode_pcm
+from device.realtime.conversation import Conversation
+from device.realtime.effects import Configured, Play
 from device.realtime.errors import SessionRejected
 from device.realtime.events import (
     AudioDelta,
+    AudioDone,
     CreateResponse,
     ResponseDone,
     SendToolOutput,
@@ -33,9 +37,11 @@ from device.realtime.events import (
     ToolCall,
     TranscriptDelta,
     TranscriptDone,
+    TruncateItem,
     UpdateSession,
     Usage,
 )
+from device.realtime.notices import TextNotice, TranscriptNotice
 from device.realtime.providers import OPENAI, XAI, provider_info
 from device.realtime.setup import Differences, confirmation_differences
 from device.session import RealtimeSession
@@ -119,6 +125,63 @@ def test_explicit_null_reads_as_an_absent_optional_field(codec_cls: type) -> Non
     tool = codec.decode(wire(type="response.function_call_arguments.done", call_id="c",
                              name=None, arguments="{}", item_id=None))  # fmt: skip
     assert tool == ToolCall("c", None, "{}", "")
+
+
+def _live(codec_cls: type[OpenAICodec]) -> Conversation:
+    conv = Conversation(SessionConfig(), provider=codec_cls.info)
+    conv.start()
+    confirmed = SessionUpdated("s", session_type=codec_cls.info.session_type)
+    assert conv.receive(confirmed) == [Configured()]
+    return conv
+
+
+@pytest.mark.parametrize("codec_cls", CODECS)
+@pytest.mark.parametrize("audio", ["response.output_audio.delta", "response.audio.delta"])
+def test_audio_with_a_null_item_id_is_played(codec_cls: type[OpenAICodec], audio: str) -> None:
+    codec, conv = codec_cls(), _live(codec_cls)
+    pcm = bytes(range(96)) * 10
+    delta = wire(type=audio, response_id="r", item_id=None, delta=encode_pcm(pcm))
+    for event in (wire(type="response.created", response={"id": "r"}), delta):
+        decoded = codec.decode(event)
+        assert decoded is not None
+        out = conv.receive(decoded)
+    assert Play("", pcm) in out
+    done = codec.decode(wire(type=audio.replace("delta", "done"), response_id="r", item_id=None))
+    assert isinstance(done, AudioDone) and done.item_id == ""
+    # Nothing of an item without an id can be truncated: stopping it sends no truncate.
+    assert not [o for o in conv.interrupted("", 500.0) if isinstance(o, TruncateItem)]
+
+
+@pytest.mark.parametrize("codec_cls", CODECS)
+@pytest.mark.parametrize(
+    ("delta", "done", "key", "shown"),
+    [
+        ("response.output_text.delta", "response.output_text.done", "text", TextNotice),
+        ("response.text.delta", "response.text.done", "text", TextNotice),
+        ("response.output_audio_transcript.delta", "response.output_audio_transcript.done",
+         "transcript", lambda text: TranscriptNotice("assistant", text)),
+        ("response.audio_transcript.delta", "response.audio_transcript.done", "transcript",
+         lambda text: TranscriptNotice("assistant", text)),
+    ],
+)  # fmt: skip
+def test_text_with_a_null_item_id_is_shown(
+    codec_cls: type, delta: str, done: str, key: str, shown: Any
+) -> None:
+    codec, conv = codec_cls(), _live(codec_cls)
+    for piece in ("Hello ", "there."):
+        assert codec.decode(wire(type=delta, response_id="r", item_id=None, delta=piece))
+    finished = codec.decode(wire(type=done, response_id="r", item_id=None, **{key: None}))
+    assert finished is not None
+    assert conv.receive(finished) == [shown("Hello there.")]
+
+
+@pytest.mark.parametrize("codec_cls", CODECS)
+def test_an_input_transcript_with_a_null_item_id_is_shown(codec_cls: type) -> None:
+    codec, conv = codec_cls(), _live(codec_cls)
+    heard = codec.decode(wire(type="conversation.item.input_audio_transcription.completed",
+                              item_id=None, content_index=0, transcript="hi"))  # fmt: skip
+    assert heard is not None
+    assert conv.receive(heard) == [TranscriptNotice("user", "hi")]
 
 
 @pytest.mark.parametrize("codec_cls", CODECS)

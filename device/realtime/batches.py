@@ -40,18 +40,30 @@ class ToolBatches:
 
     def add(self, call_id: str, response_id: str | None) -> bool:
         """A call of ``response_id`` (``None``: no response is known active, so it is answered
-        on its own). ``False``: refused (too many running, or a repeated id)."""
+        on its own). ``False``: refused (too many running, or a repeated id); then call
+        :meth:`refused` once its error output is sent."""
         if len(self._owner) >= MAX_CALLS_IN_FLIGHT or call_id in self._owner:
             return False
-        key = response_id or ""
-        batch = self._batches.setdefault(key, _Batch(done=not key))
-        batch.pending.add(call_id)
-        self._owner[call_id] = key
-        while len(self._batches) > MAX_BATCHES:
-            _, old = self._batches.popitem(last=False)
-            for stale in old.pending:
-                self._owner.pop(stale, None)
+        self._batch(response_id or "").pending.add(call_id)
+        self._owner[call_id] = response_id or ""
         return True
+
+    def refused(self, response_id: str | None) -> bool:
+        """A call of ``response_id`` was refused and its error output sent: it counts as
+        answered in that response's batch, so the reply is still asked for once the response
+        is done (even if every call was refused). True: send ``response.create`` now."""
+        key = response_id or ""
+        return self._close(key, self._batch(key))
+
+    def _batch(self, key: str) -> _Batch:
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = _Batch(done=not key)
+            while len(self._batches) > MAX_BATCHES:
+                _, old = self._batches.popitem(last=False)
+                for stale in old.pending:
+                    self._owner.pop(stale, None)
+        return batch
 
     def answered(self, call_id: str) -> tuple[bool, bool]:
         """The output of ``call_id`` is sent: ``(known, reply)``. ``known`` is False for a

@@ -64,6 +64,25 @@ def get_str(obj: dict[str, Any], key: str, where: str, default: str | None = Non
     return value
 
 
+#: Longest id, call id or tool name accepted from the peer (OpenAI's ids are ~30 characters).
+#: The conversation remembers a few hundred of them; a longer one is a :class:`ProtocolError`,
+#: so a hostile peer cannot pin megabytes per entry.
+MAX_ID_CHARS = 256
+#: Unknown event types are remembered and logged cut to this length.
+MAX_TYPE_CHARS = 80
+
+
+def get_id(obj: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+    """:func:`get_str` for an id, call id or tool name: at most :data:`MAX_ID_CHARS` long."""
+    value = get_str(obj, key, where, default)
+    if len(value) > MAX_ID_CHARS:
+        raise ProtocolError(
+            f"{where}: field {key!r} is {len(value)} characters long "
+            f"(an id or name may have at most {MAX_ID_CHARS})"
+        )
+    return value
+
+
 def get_int(obj: dict[str, Any], key: str, where: str, default: int | None = None) -> int:
     """``obj[key]`` as an integer; absent or explicit ``null`` gives ``default`` (if any)."""
     value = obj.get(key)
@@ -108,9 +127,10 @@ class UnknownTypes:
         self.seen: set[str] = set()
 
     def note(self, kind: str) -> None:
+        kind = kind[:MAX_TYPE_CHARS]  # a peer's type string may be megabytes long
         if kind not in self.seen and len(self.seen) < 256:
             self.seen.add(kind)
-            log.info("%s: ignoring unknown event type %r", self.provider, kind[:80])
+            log.info("%s: ignoring unknown event type %r", self.provider, kind)
 
 
 # ------------------------------------------------------------------ shared by both dialects

@@ -234,9 +234,10 @@ class Conversation:
 
     def interrupted(self, item_id: str | None, heard_ms: float = 0.0) -> list[Output]:
         """The speaker was silenced (after :class:`StopPlayback`); ``heard_ms`` of ``item_id``
-        had been played. The truncate carries that, never more than the model sent."""
+        had been played. The truncate carries that, never more than the model sent; audio
+        the server sent without an item id (``""``) cannot be truncated."""
         out = self._set_speaking(False)
-        if item_id is not None and self.phase == "live":
+        if item_id and self.phase == "live":
             received = int(self._received_ms.get(item_id, 0.0))
             out.append(TruncateItem(item_id, max(0, min(int(heard_ms), received))))
         return out
@@ -334,7 +335,10 @@ class Conversation:
         name = event.name or self._tool_names.pop(call_id, None)
         if not self._tools.add(call_id, self.response_id):
             log.warning("refused a tool call: %d calls already running", len(self._tools))
-            return [SendToolOutput(call_id, '{"error": "too many tool calls at once"}')]
+            out: list[Output] = [
+                SendToolOutput(call_id, '{"error": "too many tool calls at once"}')
+            ]
+            return [*out, CreateResponse()] if self._tools.refused(self.response_id) else out
         return [RunTool(call_id, name, arguments)]
 
     def _session_updated(self, event: SessionUpdated) -> list[Output]:

@@ -39,22 +39,24 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_endpoint(url: str) -> None:
-    """Refuse anything but ``wss://``, except ``ws://`` to a loopback host (simulator)."""
-    parts = urlsplit(url)
+def check_endpoint(url: str, what: str = "model.url") -> None:
+    """Refuse anything but ``wss://``, except ``ws://`` to a loopback host (simulator).
+    ``what`` names the URL in the :class:`ConfigError` (a credential's URL is never printed
+    whole: the caller passes its ``scheme://host:port``)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ConfigError(f"{what}: not a valid URL") from None
     if parts.scheme == "wss":
         return
     if parts.scheme == "ws":
-        try:
-            host = parts.hostname or ""
-        except ValueError:
-            raise ConfigError("model.url: not a valid URL") from None
         if is_loopback_host(host):
             return
         raise ConfigError(
-            f"model.url: plain ws:// is only allowed to a loopback host, not {host!r}; use wss://"
+            f"{what}: plain ws:// is only allowed to a loopback host, not {host!r}; use wss://"
         )
-    raise ConfigError(f"model.url: expected a wss:// URL, got scheme {parts.scheme!r}")
+    raise ConfigError(f"{what}: expected a wss:// URL, got scheme {parts.scheme!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,13 @@ from typing import Any
 
 from . import mirror
 from .codec import (
+    MAX_TYPE_CHARS,
     Transcripts,
     UnknownTypes,
     decode_pcm,
     decode_usage,
     encode_pcm,
+    get_id,
     get_int,
     get_obj,
     get_str,
@@ -184,7 +186,7 @@ def _response_done(obj: dict[str, Any], kind: str) -> ResponseDone:
     error = error if isinstance(error, dict) else {}
     reason, message, code = details.get("reason"), error.get("message"), error.get("code")
     return ResponseDone(
-        get_str(response, "id", kind),
+        get_id(response, "id", kind),
         get_str(response, "status", kind, "completed"),
         usage=decode_usage(response),
         reason=reason if isinstance(reason, str) else None,
@@ -195,6 +197,7 @@ def _response_done(obj: dict[str, Any], kind: str) -> ResponseDone:
 
 def _server_error(obj: dict[str, Any], kind: str) -> ServerError:
     """``error`` (or an unknown error-like event) → :class:`ServerError`."""
+    kind = kind[:MAX_TYPE_CHARS]  # a peer's type string may be megabytes long
     err = obj.get("error")
     if not isinstance(err, dict):
         if kind == "error":
@@ -205,7 +208,7 @@ def _server_error(obj: dict[str, Any], kind: str) -> ServerError:
         message = get_str(err, "message", kind, "")
     else:
         text = err.get("message")
-        message = text if isinstance(text, str) and text else f"the server sent {kind[:80]!r}"
+        message = text if isinstance(text, str) and text else f"the server sent {kind!r}"
     return ServerError(
         message,
         code if isinstance(code, str) else None,
@@ -273,12 +276,12 @@ class OpenAICodec:
         match kind:
             case "response.output_audio.delta" | "response.audio.delta":
                 return AudioDelta(
-                    get_str(obj, "response_id", kind),
-                    get_str(obj, "item_id", kind),
+                    get_id(obj, "response_id", kind),
+                    get_id(obj, "item_id", kind, ""),
                     decode_pcm(get_str(obj, "delta", kind), kind),
                 )
             case "response.output_audio.done" | "response.audio.done":
-                return AudioDone(get_str(obj, "response_id", kind), get_str(obj, "item_id", kind))
+                return AudioDone(get_id(obj, "response_id", kind), get_id(obj, "item_id", kind, ""))
             case _:
                 return self._decode_other(obj, kind)
 
@@ -297,24 +300,24 @@ class OpenAICodec:
     def _decode_text(self, obj: dict[str, Any], kind: str) -> ServerEvent | None:
         match kind:
             case "response.output_audio_transcript.delta" | "response.audio_transcript.delta":
-                item_id, delta = get_str(obj, "item_id", kind), get_str(obj, "delta", kind, "")
+                item_id, delta = get_id(obj, "item_id", kind, ""), get_str(obj, "delta", kind, "")
                 self._transcripts.add(item_id, delta)
                 return TranscriptDelta(item_id, delta)
             case "response.output_audio_transcript.done" | "response.audio_transcript.done":
-                item_id = get_str(obj, "item_id", kind)
+                item_id = get_id(obj, "item_id", kind, "")
                 text = get_str(obj, "transcript", kind, "")
                 return TranscriptDone(item_id, self._transcripts.finish(item_id, text))
             case "response.output_text.delta" | "response.text.delta":
-                item_id, delta = get_str(obj, "item_id", kind), get_str(obj, "delta", kind, "")
+                item_id, delta = get_id(obj, "item_id", kind, ""), get_str(obj, "delta", kind, "")
                 self._transcripts.add(item_id, delta)
                 return TextDelta(item_id, delta)
             case "response.output_text.done" | "response.text.done":
-                item_id = get_str(obj, "item_id", kind)
+                item_id = get_id(obj, "item_id", kind, "")
                 text = get_str(obj, "text", kind, "")
                 return TextDone(item_id, self._transcripts.finish(item_id, text))
             case "conversation.item.input_audio_transcription.completed":
                 return InputTranscript(
-                    get_str(obj, "item_id", kind), get_str(obj, "transcript", kind, "")
+                    get_id(obj, "item_id", kind, ""), get_str(obj, "transcript", kind, "")
                 )
         return None
 
@@ -322,20 +325,20 @@ class OpenAICodec:
         match kind:
             case "input_audio_buffer.speech_started":
                 return SpeechStarted(
-                    get_str(obj, "item_id", kind, ""), get_int(obj, "audio_start_ms", kind, 0)
+                    get_id(obj, "item_id", kind, ""), get_int(obj, "audio_start_ms", kind, 0)
                 )
             case "input_audio_buffer.speech_stopped":
                 return SpeechStopped(
-                    get_str(obj, "item_id", kind, ""), get_int(obj, "audio_end_ms", kind, 0)
+                    get_id(obj, "item_id", kind, ""), get_int(obj, "audio_end_ms", kind, 0)
                 )
             case "input_audio_buffer.committed":
-                return AudioCommitted(get_str(obj, "item_id", kind, ""))
+                return AudioCommitted(get_id(obj, "item_id", kind, ""))
             case "response.created":
-                return ResponseCreated(get_str(get_obj(obj, "response", kind), "id", kind))
+                return ResponseCreated(get_id(get_obj(obj, "response", kind), "id", kind))
             case "response.done":
                 return _response_done(obj, kind)
             case "session.created":
-                return SessionCreated(get_str(get_obj(obj, "session", kind), "id", kind, ""))
+                return SessionCreated(get_id(get_obj(obj, "session", kind), "id", kind, ""))
             case "session.updated":
                 return _session_updated(obj, kind)
             case "error":
@@ -348,17 +351,17 @@ class OpenAICodec:
                 item = get_obj(obj, "item", kind)
                 if item.get("type") == "function_call":
                     return ToolCallStarted(
-                        get_str(item, "id", kind, ""),
-                        get_str(item, "call_id", kind),
-                        get_str(item, "name", kind),
+                        get_id(item, "id", kind, ""),
+                        get_id(item, "call_id", kind),
+                        get_id(item, "name", kind),
                     )
             case "response.function_call_arguments.done":
-                name = obj.get("name")
+                name = get_id(obj, "name", kind, "") if isinstance(obj.get("name"), str) else ""
                 return ToolCall(
-                    get_str(obj, "call_id", kind),
-                    name if isinstance(name, str) and name else None,
+                    get_id(obj, "call_id", kind),
+                    name or None,
                     get_str(obj, "arguments", kind),
-                    get_str(obj, "item_id", kind, ""),
+                    get_id(obj, "item_id", kind, ""),
                 )
             case "conversation.item.added" | "conversation.item.created":
                 item = get_obj(obj, "item", kind)
@@ -367,5 +370,5 @@ class OpenAICodec:
                     [c for c in content if isinstance(c, dict)] if isinstance(content, list) else []
                 )
                 if item.get("role") == "user" and any(c.get("type") == "input_text" for c in texts):
-                    return UserTextAdded(get_str(item, "id", kind, ""))
+                    return UserTextAdded(get_id(item, "id", kind, ""))
         return None

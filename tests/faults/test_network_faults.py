@@ -21,11 +21,13 @@ from waiting import until
 
 from device.devtools.simulator import Simulator
 from device.realtime import AuthError, CredentialError, CredentialSourceError
+from device.realtime.codec import encode_pcm
 from device.realtime.credentials import Credential
 from device.realtime.errors import NotConnectedError, SessionRejected
 from device.realtime.events import SessionConfig
 from device.realtime.models import OpenAIRealtimeModel
 from device.session import RealtimeSession, ReconnectPolicy
+from device.transport import MAX_MESSAGE
 
 TOKEN = "fake-fault-SECRET-7777777777777777"
 pytestmark = pytest.mark.simulator(token=TOKEN)
@@ -248,9 +250,16 @@ async def test_frame_over_max_size_reconnects_cleanly(sim: Simulator) -> None:
     session = make_session(sim)
     watch = Recorder(session)
     await session.connect()
-    await sim.send_raw("x" * (17 * 1024 * 1024))
+    # Eight seconds of audio in one delta (far more than any server sends) is under the limit.
+    pcm = b"\x01\x00" * (24_000 * 8)
+    big = {"type": "response.output_audio.delta", "response_id": "r", "item_id": "i",
+           "delta": encode_pcm(pcm)}  # fmt: skip
+    await sim.send_raw(json.dumps(big))
+    await until(lambda: session.stats.deltas_received == 1)
+    assert sim.connections == 1 and session.status == "connected"
+    await sim.send_raw("x" * (MAX_MESSAGE + 1))
     await until(lambda: watch.statuses()[-2:] == ["reconnecting", "connected"], timeout=20)
-    assert session.status == "connected"
+    assert session.status == "connected" and sim.connections == 2
     await session.disconnect()
 
 
