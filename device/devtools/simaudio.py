@@ -15,23 +15,13 @@ from typing import Any
 import numpy as np
 
 from ..realtime.pcm import RATE
+from ..realtime.providers import OPENAI, XAI
 
 CHUNK_MS = 40
-#: The voices gpt-realtime accepts; the real server answers any other with ``invalid_value``.
-OPENAI_VOICES = (
-    "alloy",
-    "ash",
-    "ballad",
-    "coral",
-    "echo",
-    "sage",
-    "shimmer",
-    "verse",
-    "marin",
-    "cedar",
-)
-#: The voices xAI documents (``eve`` is its default).
-XAI_VOICES = ("eve", "ara", "rex", "sal", "leo")
+#: The voices each provider documents (the provider records); the real servers answer any other
+#: with ``invalid_value``, and so does the simulator.
+OPENAI_VOICES = OPENAI.voices
+XAI_VOICES = XAI.voices
 VAD_RMS = 600.0  # int16 RMS above which a 20 ms frame counts as voice
 VAD_ONSET_MS = 60
 INPUT_AUDIO_TOKENS_PER_S = 10
