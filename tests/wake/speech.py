@@ -54,3 +54,37 @@ def voiced_start(audio: np.ndarray, rate: int = 16000) -> float:
     rms = np.sqrt(np.mean(audio[: n * win].astype(np.float64).reshape(n, win) ** 2, axis=1))
     loud = np.nonzero(rms > 0.02 * rms.max())[0]
     return float(loud[0] * win / rate)
+
+
+def false_alarm_material() -> np.ndarray:
+    """About 5 minutes of other speech, silence and tones, no "okay nabu"."""
+    rate = 16000
+    sentences = [
+        "hey jarvis, when does the museum close?",
+        "okay, now tell me about the weather tomorrow.",
+        "hey mycroft, set a timer for ten minutes.",
+        "alexa, play some music in the kitchen.",
+        "a banana, a nap, and a cup of tea.",
+        "the quick brown fox jumps over the lazy dog.",
+        "OK, nobody knows the trouble I have seen.",
+        "please open the door, it is cold outside.",
+    ]
+    parts: list[np.ndarray] = []
+    for voice in ("en", "en-us", "en+m3"):
+        for text in sentences:
+            parts += [espeak(text, voice=voice), silence(0.4)]
+    for name in ("hello_world.wav", "weather_question.wav"):
+        parts += [read_wav(DEVICE_AUDIO / name, rate), silence(0.5)]
+    t = np.arange(rate * 3) / rate
+    rng = np.random.default_rng(14)
+    for tone in (
+        0.3 * np.sin(2 * np.pi * 440 * t),
+        0.3 * np.sin(2 * np.pi * 1000 * t),
+        0.3 * np.sin(2 * np.pi * (200 + 600 * t) * t),  # sweep
+        0.05 * rng.standard_normal(len(t)),  # hiss
+        0.3 * np.sign(np.sin(2 * np.pi * 3 * t)) * np.sin(2 * np.pi * 250 * t),  # beeps
+    ):
+        parts += [(tone * 32767).astype(np.int16), silence(1.0)]
+    once = np.concatenate(parts)
+    reps = int(np.ceil(300 * rate / len(once)))
+    return np.tile(once, reps)[: 300 * rate]

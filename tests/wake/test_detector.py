@@ -14,7 +14,13 @@ from device.wake.cli import detect_pcm, wake_test
 from device.wake.detector import WakeDetector
 from device.wake.gate import Forward, Release, WakeDetected, WakeGate
 
-from .speech import DEVICE_AUDIO, espeak, read_wav, silence, voiced_end, voiced_start
+from .speech import (
+    espeak,
+    false_alarm_material,
+    silence,
+    voiced_end,
+    voiced_start,
+)
 
 WAKE = "okay nabu"
 QUESTION = "when does the museum close?"
@@ -89,40 +95,6 @@ def test_refractory_time_suppresses_a_quick_repeat() -> None:
     twice = np.concatenate([silence(0.5), wake, silence(0.3), wake, silence(0.5)]).tobytes()
     assert len(detect_pcm(twice, "okay_nabu", refractory_s=0.2)) == 2
     assert len(detect_pcm(twice, "okay_nabu", refractory_s=2.0)) == 1
-
-
-def false_alarm_material() -> np.ndarray:
-    """About 5 minutes of other speech, silence and tones, no "okay nabu"."""
-    rate = 16000
-    sentences = [
-        "hey jarvis, when does the museum close?",
-        "okay, now tell me about the weather tomorrow.",
-        "hey mycroft, set a timer for ten minutes.",
-        "alexa, play some music in the kitchen.",
-        "a banana, a nap, and a cup of tea.",
-        "the quick brown fox jumps over the lazy dog.",
-        "OK, nobody knows the trouble I have seen.",
-        "please open the door, it is cold outside.",
-    ]
-    parts: list[np.ndarray] = []
-    for voice in ("en", "en-us", "en+m3"):
-        for text in sentences:
-            parts += [espeak(text, voice=voice), silence(0.4)]
-    for name in ("hello_world.wav", "weather_question.wav"):
-        parts += [read_wav(DEVICE_AUDIO / name, rate), silence(0.5)]
-    t = np.arange(rate * 3) / rate
-    rng = np.random.default_rng(14)
-    for tone in (
-        0.3 * np.sin(2 * np.pi * 440 * t),
-        0.3 * np.sin(2 * np.pi * 1000 * t),
-        0.3 * np.sin(2 * np.pi * (200 + 600 * t) * t),  # sweep
-        0.05 * rng.standard_normal(len(t)),  # hiss
-        0.3 * np.sign(np.sin(2 * np.pi * 3 * t)) * np.sin(2 * np.pi * 250 * t),  # beeps
-    ):
-        parts += [(tone * 32767).astype(np.int16), silence(1.0)]
-    once = np.concatenate(parts)
-    reps = int(np.ceil(300 * rate / len(once)))
-    return np.tile(once, reps)[: 300 * rate]
 
 
 def test_five_minutes_of_other_sound_detect_nothing() -> None:

@@ -4,6 +4,7 @@ the status LED is told, and that live frames reach the model only through the pa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -20,7 +21,7 @@ from device.session import RealtimeSession
 from device.wake.config import WakeSection
 from device.wake.part import WakePart
 
-from .speech import espeak, silence, voiced_end, voiced_start
+from .speech import espeak, false_alarm_material, silence, voiced_end, voiced_start
 
 pytestmark = pytest.mark.simulator(reply_seconds=0.5)
 
@@ -69,6 +70,32 @@ async def test_muted_means_no_wake_listener_and_the_led_follows(sim: Simulator) 
         await session.disconnect()
         assert told[-1] == WakeListening(True)
     assert told[-1] == WakeListening(False) and len(mic) == 0
+
+
+async def test_five_minutes_without_the_wake_word_connect_nothing_and_send_nothing(
+    sim: Simulator,
+) -> None:
+    # Other speech (other wake words among it), silence and tones, through the part as the
+    # service runs it, a second of microphone at a time with the loop turning in between.
+    session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), credential_provider=credential)
+    mic = MicFanout("test")
+    events: list[dict[str, Any]] = []
+    part = WakePart(
+        WakeSection(model="okay_nabu"),
+        session=session,
+        mic=mic,
+        send=session.send_audio,
+        publish=events.append,
+    )
+    frames = frames24(false_alarm_material())
+    assert len(frames) >= 5 * 60 * 50
+    async with part:
+        for i in range(0, len(frames), 50):
+            mic.deliver(frames[i : i + 50])
+            await asyncio.sleep(0)
+        assert events == [] and part.detections == 0
+        assert session.status.value == "disconnected"
+    assert sim.connections == 0 and sim.received == []
 
 
 def utterance(question: str, gap_s: float = 0.2) -> tuple[np.ndarray, int]:
