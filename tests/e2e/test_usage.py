@@ -104,6 +104,8 @@ async def test_usage_equals_the_models_figures_and_survives_restart_and_kill(
         assert today["audio_sent_s"] > 0.5 and today["connected_s"] > 0.5
         events = usage_events(service)
         assert [e["response"] for e in events] == sim.usage_sent
+        shared = json.dumps([usage, events])  # what every socket and MQTT client sees
+        assert TOKEN not in shared and "SECRET" not in shared
         assert events[-1]["today"]["tokens"] == sim_total(sim)
         log_lines = [ln for ln in service.output().splitlines() if "response usage:" in ln]
         assert len(log_lines) == 2
