@@ -184,6 +184,7 @@ class RealtimeSession(ConnectionSupervisor):
         """
         verdict = self.conversation.send_audio(pcm)
         if not isinstance(verdict, str) and self._status is not TransportStatus.CONNECTED:
+            self.conversation.audio_lost(len(pcm))
             verdict = "offline"
         if verdict == "muted":
             self.stats.frames_dropped_muted += 1
@@ -193,6 +194,7 @@ class RealtimeSession(ConnectionSupervisor):
             return False
         self.stats.audio_bytes_sent += len(pcm)
         if self._outbox.put_audio(self._codec.encode(verdict)):
+            self.conversation.audio_lost(len(pcm))  # an older frame of this turn made room
             self.stats.frames_dropped_backlog += 1
             n = self.stats.frames_dropped_backlog
             if n in (1, 10, 100) or n % 1000 == 0:

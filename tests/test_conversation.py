@@ -344,6 +344,11 @@ def test_a_push_to_talk_turn_under_100_ms_is_not_committed(
     for _ in range(5):  # 100 ms
         conv.send_audio(MS_20)
     assert conv.end_turn() == [CommitAudio(), CreateResponse()]
+    conv.begin_turn()
+    for _ in range(5):  # 100 ms offered, but one frame was lost on the way (a full backlog)
+        conv.send_audio(MS_20)
+    conv.audio_lost(len(MS_20))
+    assert conv.end_turn() == []  # the server would hold 80 ms: not committed
 
 
 # ------------------------------------------------------------------ tools

@@ -177,6 +177,10 @@ class Conversation:
         self._turn_ms += len(pcm) / (self.config.sample_rate * 2 / 1000)
         return AppendAudio(pcm)
 
+    def audio_lost(self, nbytes: int) -> None:
+        """``nbytes`` of audio passed by :meth:`send_audio` never reached the server."""
+        self._turn_ms = max(0.0, self._turn_ms - nbytes / (self.config.sample_rate * 2 / 1000))
+
     def mute(self) -> list[Output]:
         """Stop sending microphone audio at once: queued frames are discarded too."""
         if self.muted:
