@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,25 @@ async def credential() -> dict[str, Any]:
     return token_credential("test", minutes=10)
 
 
+def wake_part(
+    session: RealtimeSession,
+    mic: MicFanout,
+    section: WakeSection | None = None,
+    *,
+    publish: Callable[[dict[str, Any]], None] = lambda _: None,
+    **hooks: Any,
+) -> WakePart:
+    """The part as the app builds it: the mic's 24 kHz frames go straight to the session."""
+    return WakePart(
+        section or WakeSection(model="okay_nabu"),
+        session=session,
+        mic=mic,
+        send=session.send_audio,
+        publish=publish,
+        **hooks,
+    )
+
+
 def frames24(audio16: np.ndarray) -> list[bytes]:
     import soxr
 
@@ -42,14 +62,7 @@ async def test_muted_means_no_wake_listener_and_the_led_follows(sim: Simulator) 
     mic = MicFanout("test")
     told: list[Notice] = []
     events: list[dict[str, Any]] = []
-    part = WakePart(
-        WakeSection(model="okay_nabu"),
-        session=session,
-        mic=mic,
-        send=session.send_audio,
-        publish=events.append,
-        notify=told.append,
-    )
+    part = wake_part(session, mic, publish=events.append, notify=told.append)
     async with part:
         assert mic.rates() == [16000, 24000] and told == [WakeListening(True)]
         session.mute()
@@ -80,13 +93,7 @@ async def test_five_minutes_without_the_wake_word_connect_nothing_and_send_nothi
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), credential_provider=credential)
     mic = MicFanout("test")
     events: list[dict[str, Any]] = []
-    part = WakePart(
-        WakeSection(model="okay_nabu"),
-        session=session,
-        mic=mic,
-        send=session.send_audio,
-        publish=events.append,
-    )
+    part = wake_part(session, mic, publish=events.append)
     frames = frames24(false_alarm_material())
     assert len(frames) >= 5 * 60 * 50
     async with part:
@@ -157,15 +164,7 @@ async def test_refused_wake_connects_drop_the_held_speech_and_listen_again(
     mic = MicFanout("test")
     events: list[dict[str, Any]] = []
     heard, failed = Recorder(), Recorder()
-    part = WakePart(
-        WakeSection(model="okay_nabu"),
-        session=session,
-        mic=mic,
-        send=session.send_audio,
-        publish=events.append,
-        acknowledge=heard,
-        connect_failed=failed,
-    )
+    part = wake_part(session, mic, publish=events.append, acknowledge=heard, connect_failed=failed)
     async with part:
         gate = part.gate
         assert gate is not None
@@ -193,14 +192,7 @@ async def test_nine_seconds_held_all_reach_the_model_in_order(sim: Simulator) ->
     session = RealtimeSession(OpenAIRealtimeModel(url=sim.url), credential_provider=credential)
     mic = MicFanout("test")
     heard = Recorder()
-    part = WakePart(
-        WakeSection(model="okay_nabu", max_hold_s=10),
-        session=session,
-        mic=mic,
-        send=session.send_audio,
-        publish=lambda _: None,
-        acknowledge=heard,
-    )
+    part = wake_part(session, mic, WakeSection(model="okay_nabu", max_hold_s=10), acknowledge=heard)
     long = "when does the museum close, and is there a cafe near the entrance where we can sit"
     audio, speech = utterance(long)
     more = [espeak("and do you sell tickets for the exhibition"), espeak("and can children go in")]
